@@ -1,0 +1,109 @@
+/**
+ * Shared vocabulary of the core. Nothing here imports a framework.
+ */
+
+/** The statuses this library answers with. */
+export type GatewayStatus = 502 | 503 | 504;
+
+/**
+ * RFC 9209 Proxy-Status error types this library can report.
+ * @see https://www.rfc-editor.org/rfc/rfc9209#name-proxy-error-types
+ */
+export type ProxyErrorType =
+  | 'dns_timeout'
+  | 'dns_error'
+  | 'destination_unavailable'
+  | 'connection_refused'
+  | 'connection_terminated'
+  | 'connection_timeout'
+  | 'connection_limit_reached'
+  | 'http_response_timeout'
+  | 'http_protocol_error'
+  | 'tls_protocol_error'
+  | 'tls_certificate_error';
+
+/**
+ * One classified failure: what went wrong between us and the upstream, decided once.
+ * `error` and `receivedStatus` are mutually exclusive; a failure with neither is a handler's own
+ * 502/503/504 (no upstream involved, so no Proxy-Status).
+ */
+export interface Failure {
+  readonly status: GatewayStatus;
+  /** RFC 9209 error type when the failure is ours to name. */
+  readonly error?: ProxyErrorType;
+  /** The upstream's own 502/503/504 (reported as `received-status`). */
+  readonly receivedStatus?: number;
+  /** Whether replaying the request could mend this failure. */
+  readonly retryable: boolean;
+  /** Seconds from the upstream's (or handler's) valid Retry-After, already clamped. */
+  readonly retryAfter?: number;
+  /** The original error, for hooks and `expose: true`. Never rendered otherwise. */
+  readonly cause?: unknown;
+}
+
+/** Brand settings a page is drawn with. */
+export interface Brand {
+  /** Company or product name shown on the page. @default 'This site' (localized) */
+  name?: string;
+  /** Logo: an http(s) URL, a `data:` URL, or an inline `<svg>` string. */
+  logo?: string;
+  /** Colours: CSS colour values (validated at setup). */
+  colors?: {
+    accent?: string;
+    background?: string;
+    text?: string;
+    /** Dark-scheme counterparts. */
+    darkAccent?: string;
+    darkBackground?: string;
+    darkText?: string;
+  };
+  /** Link to a status page. */
+  statusPage?: string;
+  /** Support contact: a URL or a `mailto:` address. */
+  support?: string;
+  /** Home link. @default '/' */
+  home?: string;
+  /** A line of footer text. */
+  footer?: string;
+}
+
+/** The negotiated body format. */
+export type BodyFormat = 'html' | 'json' | 'text';
+
+/**
+ * The data every template gets. An allow-list: the raw error never reaches a template.
+ */
+export interface ErrorView {
+  status: GatewayStatus;
+  /** Localized short title, e.g. "Bad gateway". */
+  title: string;
+  /** Localized plain-words explanation for a visitor. */
+  detail: string;
+  /** Seconds until a retry makes sense, when known. */
+  retryAfter?: number;
+  /** The request reference shown to the visitor and sent as X-Request-Id. */
+  requestId: string;
+  /** When the error happened, ISO 8601 (UTC). */
+  time: string;
+  brand: Brand;
+  /** Request method, upper case. */
+  method: string;
+  /** Whether the request may be safely repeated (idempotent method or Idempotency-Key). */
+  idempotent: boolean;
+  /** RFC 9209 error type, when an upstream failure was classified. */
+  proxyStatus?: ProxyErrorType;
+  /** The upstream's own status, when that is what failed. */
+  receivedStatus?: number;
+  /** BCP 47 language of the page. */
+  lang: string;
+  /** Upstream details: present only with `expose: true`. */
+  upstream?: { code?: string; message?: string };
+}
+
+/** A finished answer, ready for an adapter to write. */
+export interface Reply {
+  status: number;
+  headers: Record<string, string>;
+  /** Undefined for HEAD. */
+  body: string | undefined;
+}
