@@ -1,0 +1,281 @@
+/**
+ * The HTML error page: eta setup, template lookup and overrides, the view model, and the
+ * Content-Security-Policy the page satisfies.
+ *
+ * Every template is read and compiled once, at setup, and registered under a name (`@503`,
+ * `@layout`, ...). Rendering never touches the file system: eta's core build has no file
+ * loader, so a template can include only what was registered, never a path.
+ */
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Eta } from 'eta/core';
+import { logoSources, validateBrand } from './brand.js';
+import { interpolate, type Messages, type StatusMessages } from './i18n.js';
+import type { Brand, ErrorView } from './types.js';
+
+export interface RendererOptions {
+  /** Directory of `.eta` overrides; what it lacks falls back to the built-in templates. */
+  templates?: string;
+  /** Brand for every page. When absent, each view's own `brand` is used. */
+  brand?: Brand;
+  /**
+   * Called when a template throws while rendering (the page then falls back to a plain built-in
+   * one). Without it, the first such error is reported once with `process.emitWarning`.
+   */
+  onTemplateError?: (error: unknown) => void;
+}
+
+export interface RenderedPage {
+  html: string;
+  /** The Content-Security-Policy header value this exact page satisfies. */
+  csp: string;
+}
+
+export interface Renderer {
+  /** Never throws: a template error during an outage answers with a plain built-in fallback page. */
+  page(view: ErrorView, messages: Messages): RenderedPage;
+}
+
+/**
+ * What every template receives as `it`. Documented field by field in templates/README.md.
+ */
+export interface TemplateData extends ErrorView {
+  /** The validated brand (its `logo` is always safe for `<img src>`). */
+  brand: Brand;
+  /** `brand.name`, or the localized "This site". */
+  brandName: string;
+  /** All messages of the page's language. */
+  t: Messages;
+  /** `t.statuses[status]`: title, detail and headline for this status. */
+  statusMessages: StatusMessages;
+  /** The time of the error, formatted for the page's language (UTC). */
+  timeText: string;
+  /** ISO 8601 time from which a retry makes sense; present when `retryAfter` is. */
+  retryAt?: string;
+  /** The localized "try again in ..." sentence; present when `retryAfter` is. */
+  retryText?: string;
+  /** Seconds for `<meta http-equiv="refresh">`; present when the page should reload itself. */
+  refresh?: number;
+  /** `interpolate(template, values)`, for custom strings with `{placeholders}`. */
+  fmt: typeof interpolate;
+}
+
+/** Built-in templates, next to src/ and dist/ alike. */
+const BUILTIN_DIR = fileURLToPath(new URL('../../templates/', import.meta.url));
+
+/** Names a templates directory may override (other `.eta` files register as extra partials). */
+export const TEMPLATE_NAMES = ['layout', 'error', '502', '503', '504', 'illustration', 'actions', 'footer'] as const;
+
+// A meta refresh at 0 s against a still-failing upstream would reload in a tight loop.
+const MIN_REFRESH = 5;
+// Beyond two minutes "in 300 seconds" reads badly; switch to minutes.
+const MINUTES_FROM = 120;
+
+const STYLE_RE = /<style\b[^>]*>([\s\S]*?)<\/style\s*>/gi;
+const SCRIPT_RE = /<script\b([^>]*)>([\s\S]*?)<\/script\s*>/gi;
+const CSP_CACHE_LIMIT = 64;
+
+function sha256(content: string): string {
+  return `'sha256-${createHash('sha256').update(content, 'utf8').digest('base64')}'`;
+}
+
+/** Read every `*.eta` file of a directory, named by file name without the extension. */
+function readTemplates(dir: string, role: string): Map<string, { source: string; file: string }> {
+  let entries: string[];
+  try {
+    if (!statSync(dir).isDirectory()) throw new Error('not a directory');
+    entries = readdirSync(dir);
+  } catch (cause) {
+    throw new Error(`gateway-errors: cannot read the ${role} directory ${dir}: ${(cause as Error).message}`, { cause });
+  }
+  const found = new Map<string, { source: string; file: string }>();
+  for (const entry of entries.sort()) {
+    if (!entry.endsWith('.eta')) continue;
+    const file = path.join(dir, entry);
+    try {
+      if (!statSync(file).isFile()) continue;
+      found.set(entry.slice(0, -'.eta'.length), { source: readFileSync(file, 'utf8'), file });
+    } catch (cause) {
+      throw new Error(`gateway-errors: cannot read template ${file}: ${(cause as Error).message}`, { cause });
+    }
+  }
+  return found;
+}
+
+const timeFormats = new Map<string, Intl.DateTimeFormat | null>();
+
+/** "3 Jun 2025, 14:05:09 UTC" in the page's language; the ISO string when Intl cannot. */
+function formatTime(iso: string, lang: string): string {
+  let format = timeFormats.get(lang);
+  if (format === undefined) {
+    try {
+      format = new Intl.DateTimeFormat(lang, { dateStyle: 'medium', timeStyle: 'long', timeZone: 'UTC' });
+    } catch {
+      format = null;
+    }
+    if (timeFormats.size < 100) timeFormats.set(lang, format);
+  }
+  const date = new Date(iso);
+  return format && !Number.isNaN(date.getTime()) ? format.format(date) : iso;
+}
+
+function retrySentence(seconds: number, t: Messages): string {
+  if (seconds <= 1) return t.retryNow;
+  if (seconds < MINUTES_FROM) return interpolate(t.retryIn, { seconds });
+  return interpolate(t.retryInMinutes, { minutes: Math.ceil(seconds / 60) });
+}
+
+function viewModel(view: ErrorView, messages: Messages, brand: Brand): TemplateData {
+  const statusMessages = messages.statuses[String(view.status) as keyof Messages['statuses']];
+  if (!statusMessages) throw new TypeError(`No messages for status ${String(view.status)}`);
+  const data: TemplateData = {
+    ...view,
+    lang: view.lang || messages.lang,
+    brand,
+    brandName: brand.name ?? messages.defaultBrandName,
+    t: messages,
+    statusMessages,
+    timeText: formatTime(view.time, view.lang || messages.lang),
+    fmt: interpolate,
+  };
+  if (view.retryAfter !== undefined && Number.isFinite(view.retryAfter) && view.retryAfter >= 0) {
+    const base = Date.parse(view.time);
+    if (!Number.isNaN(base)) data.retryAt = new Date(base + view.retryAfter * 1000).toISOString();
+    data.retryText = retrySentence(view.retryAfter, messages);
+    // A refresh repeats the page as a GET: right after an idempotent GET, wrong after anything
+    // else (after a PUT it would not repeat the PUT; after a POST it must not pretend to).
+    if (view.idempotent && (view.method === 'GET' || view.method === 'HEAD')) {
+      data.refresh = Math.max(MIN_REFRESH, Math.ceil(view.retryAfter));
+    }
+  }
+  return data;
+}
+
+const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+function escapeHtml(value: unknown): string {
+  return String(value).replace(/[&<>"']/g, (c) => ESCAPES[c]!);
+}
+
+const FALLBACK_CSP =
+  "default-src 'none'; img-src 'none'; style-src 'none'; script-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/**
+ * The page of last resort: no template, no style, every value escaped, every lookup guarded.
+ * It must work even when the messages or the view are malformed.
+ */
+function fallbackPage(view: ErrorView, messages: Messages | undefined): RenderedPage {
+  try {
+    const status = Number(view.status);
+    const words = messages?.statuses?.[String(status) as keyof Messages['statuses']];
+    const title = view.title || words?.title || 'Error';
+    const detail = view.detail || words?.detail || '';
+    const lang = /^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$/.test(view.lang) ? view.lang : 'en';
+    const html =
+      `<!doctype html>\n<html lang="${escapeHtml(lang)}">\n<head>\n<meta charset="utf-8">\n` +
+      `<meta name="viewport" content="width=device-width, initial-scale=1">\n<meta name="robots" content="noindex">\n` +
+      `<title>${escapeHtml(status)} ${escapeHtml(title)}</title>\n</head>\n<body>\n` +
+      `<h1>${escapeHtml(status)} ${escapeHtml(title)}</h1>\n<p>${escapeHtml(detail)}</p>\n` +
+      `<p>${escapeHtml(messages?.reference ?? 'Reference')}: <code>${escapeHtml(view.requestId)}</code></p>\n` +
+      `</body>\n</html>\n`;
+    return { html, csp: FALLBACK_CSP };
+  } catch {
+    return {
+      html: '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>Error</title>\n</head>\n<body>\n<h1>Error</h1>\n<p>The service is not available right now. Please try again later.</p>\n</body>\n</html>\n',
+      csp: FALLBACK_CSP,
+    };
+  }
+}
+
+/**
+ * Compile every template once, at setup. Throws (an Error naming the path) for a missing or
+ * unreadable templates directory or a template syntax error, so a wrong override fails when the
+ * app starts rather than at the first outage.
+ */
+export function createRenderer(options: RendererOptions = {}): Renderer {
+  const fixedBrand = options.brand === undefined ? undefined : validateBrand(options.brand);
+  const eta = new Eta({ autoEscape: true, cache: true, useWith: false });
+
+  const builtin = readTemplates(BUILTIN_DIR, 'built-in templates');
+  const overrides =
+    options.templates === undefined ? new Map() : readTemplates(path.resolve(options.templates), 'templates');
+  for (const [name, { source, file }] of [...builtin, ...overrides]) {
+    try {
+      eta.loadTemplate(`@${name}`, source);
+    } catch (cause) {
+      throw new Error(`gateway-errors: template syntax error in ${file}: ${(cause as Error).message}`, { cause });
+    }
+  }
+  // Per-status file wins over error.eta; a user's error.eta wins over built-in per-status files.
+  const entryFor = (status: number): string => {
+    const own = `${status}`;
+    if (overrides.has(own)) return `@${own}`;
+    if (overrides.has('error')) return '@error';
+    return builtin.has(own) ? `@${own}` : '@error';
+  };
+
+  // Brands arriving with views (no fixed brand) are validated once per object.
+  const viewBrands = new WeakMap<object, Brand>();
+  const brandFor = (view: ErrorView): Brand => {
+    if (fixedBrand) return fixedBrand;
+    const raw = view.brand;
+    if (raw === undefined || raw === null || typeof raw !== 'object') return validateBrand(undefined);
+    let brand = viewBrands.get(raw);
+    if (!brand) {
+      brand = validateBrand(raw);
+      viewBrands.set(raw, brand);
+    }
+    return brand;
+  };
+
+  // The policy depends only on the inline style/script text and the logo origin, which rarely
+  // change between requests: hash once per distinct content.
+  const cspCache = new Map<string, string>();
+  const cspFor = (html: string, brand: Brand): string => {
+    const styles = [...html.matchAll(STYLE_RE)].map((m) => m[1] ?? '');
+    // External scripts (with src) are not allowed at all; only inline ones get hashes.
+    const scripts = [...html.matchAll(SCRIPT_RE)].filter((m) => !/\bsrc\s*=/i.test(m[1] ?? '')).map((m) => m[2] ?? '');
+    const img = logoSources(brand).join(' ');
+    const key = `${img}\u0000${styles.join('\u0001')}\u0000${scripts.join('\u0001')}`;
+    let csp = cspCache.get(key);
+    if (csp === undefined) {
+      const list = (items: string[]): string => (items.length ? [...new Set(items.map(sha256))].join(' ') : "'none'");
+      csp =
+        `default-src 'none'; img-src ${img}; style-src ${list(styles)}; script-src ${list(scripts)}; ` +
+        `base-uri 'none'; form-action 'none'; frame-ancestors 'none'`;
+      if (cspCache.size >= CSP_CACHE_LIMIT) cspCache.delete(cspCache.keys().next().value!);
+      cspCache.set(key, csp);
+    }
+    return csp;
+  };
+
+  let warned = false;
+  const report = (error: unknown): void => {
+    if (options.onTemplateError) {
+      try {
+        options.onTemplateError(error);
+      } catch {
+        // A failing hook must not turn an error page into a crash.
+      }
+    } else if (!warned) {
+      warned = true;
+      process.emitWarning(`gateway-errors: a template failed, the plain fallback page was sent: ${String(error)}`);
+    }
+  };
+
+  return {
+    page(view: ErrorView, messages: Messages): RenderedPage {
+      try {
+        const brand = brandFor(view);
+        const rendered = eta.render(entryFor(view.status), viewModel(view, messages, brand));
+        // Browsers normalize CRLF before hashing inline content; so do we, so hashes always match.
+        const html = rendered.replace(/\r\n?/g, '\n');
+        return { html, csp: cspFor(html, brand) };
+      } catch (error) {
+        report(error);
+        return fallbackPage(view, messages);
+      }
+    },
+  };
+}

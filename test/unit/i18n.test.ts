@@ -1,0 +1,125 @@
+import { describe, expect, it } from 'vitest';
+import { BUILTIN_LOCALES, createCatalog, interpolate, type Messages } from '../../src/core/i18n.js';
+
+const en = BUILTIN_LOCALES.en!;
+
+/** Every leaf of a messages object as [path, value]. */
+function leaves(value: unknown, prefix = ''): [string, unknown][] {
+  if (value && typeof value === 'object') {
+    return Object.entries(value).flatMap(([k, v]) => leaves(v, prefix ? `${prefix}.${k}` : k));
+  }
+  return [[prefix, value]];
+}
+
+describe('built-in locales', () => {
+  it('ships English, Spanish, German, French and Japanese', () => {
+    expect(Object.keys(BUILTIN_LOCALES)).toEqual(expect.arrayContaining(['en', 'es', 'de', 'fr', 'ja']));
+  });
+
+  it.each(Object.keys(BUILTIN_LOCALES))('%s has every key English has, each a non-empty string', (lang) => {
+    const messages = BUILTIN_LOCALES[lang]!;
+    expect(messages.lang).toBe(lang);
+    const paths = leaves(messages).map(([p]) => p).sort();
+    expect(paths).toEqual(leaves(en).map(([p]) => p).sort());
+    for (const [p, v] of leaves(messages)) {
+      expect(typeof v, p).toBe('string');
+      expect((v as string).trim(), p).not.toBe('');
+    }
+  });
+
+  it.each(Object.keys(BUILTIN_LOCALES).filter((l) => l !== 'en'))('%s is translated, not copied from English', (lang) => {
+    const messages = BUILTIN_LOCALES[lang]!;
+    expect(messages.statuses['503'].headline).not.toBe(en.statuses['503'].headline);
+    expect(messages.mayHaveGoneThrough).not.toBe(en.mayHaveGoneThrough);
+  });
+
+  it.each(Object.keys(BUILTIN_LOCALES))('%s keeps the placeholders of English', (lang) => {
+    const messages = BUILTIN_LOCALES[lang]!;
+    expect(messages.retryIn).toContain('{seconds}');
+    expect(messages.retryInMinutes).toContain('{minutes}');
+  });
+
+  it('is frozen', () => {
+    expect(Object.isFrozen(en)).toBe(true);
+    expect(Object.isFrozen(en.statuses['502'])).toBe(true);
+  });
+});
+
+describe('createCatalog', () => {
+  it('lists English first', () => {
+    const catalog = createCatalog();
+    expect(catalog.languages[0]).toBe('en');
+    expect(catalog.languages).toEqual(expect.arrayContaining(['es', 'de', 'fr', 'ja']));
+  });
+
+  it('finds a language exactly, by primary subtag, case-insensitively, else English', () => {
+    const catalog = createCatalog();
+    expect(catalog.get('de').lang).toBe('de');
+    expect(catalog.get('es-MX').lang).toBe('es');
+    expect(catalog.get('FR').lang).toBe('fr');
+    expect(catalog.get('tlh').lang).toBe('en');
+    expect(catalog.get('').lang).toBe('en');
+  });
+
+  it('adds a language; its missing keys fall back to English', () => {
+    const catalog = createCatalog({ 'pt-BR': { statuses: { '503': { title: 'Serviço indisponível' } }, reference: 'Referência' } });
+    expect(catalog.languages).toContain('pt-BR');
+    const pt = catalog.get('pt-br');
+    expect(pt.lang).toBe('pt-BR');
+    expect(pt.statuses['503'].title).toBe('Serviço indisponível');
+    expect(pt.statuses['503'].detail).toBe(en.statuses['503'].detail);
+    expect(pt.reference).toBe('Referência');
+    expect(pt.retryIn).toBe(en.retryIn);
+    expect(catalog.get('pt').lang).toBe('en'); // 'pt' was not added, only 'pt-BR'
+  });
+
+  it('overrides single keys of a built-in language and leaves the built-in table untouched', () => {
+    const catalog = createCatalog({ de: { support: 'Hilfe holen', statuses: { '502': { headline: 'Hoppla' } } } });
+    const de = catalog.get('de');
+    expect(de.support).toBe('Hilfe holen');
+    expect(de.statuses['502'].headline).toBe('Hoppla');
+    expect(de.statuses['502'].title).toBe(BUILTIN_LOCALES.de!.statuses['502'].title);
+    expect(de.home).toBe(BUILTIN_LOCALES.de!.home);
+    expect(BUILTIN_LOCALES.de!.support).not.toBe('Hilfe holen');
+    expect(createCatalog().get('de').support).toBe(BUILTIN_LOCALES.de!.support);
+  });
+
+  it.each([
+    [{ fr: { reference: 42 } }, 'locales.fr.reference'],
+    [{ fr: { refernce: 'Réf' } }, 'locales.fr.refernce'],
+    [{ fr: { statuses: { '500': { title: 'x' } } } }, 'locales.fr.statuses.500'],
+    [{ fr: { statuses: { '503': { titel: 'x' } } } }, 'locales.fr.statuses.503.titel'],
+    [{ fr: { statuses: { '503': 'x' } } }, 'locales.fr.statuses.503'],
+    [{ fr: 'bonjour' }, 'locales.fr'],
+    [{ fr: { lang: 'de' } }, 'locales.fr.lang'],
+    [{ 'not a tag': {} }, 'not a tag'],
+  ])('throws a TypeError naming the bad key for %j', (overrides, name) => {
+    expect(() => createCatalog(overrides as Record<string, unknown>)).toThrow(TypeError);
+    expect(() => createCatalog(overrides as Record<string, unknown>)).toThrow(name);
+  });
+
+  it('uses the given option name in its errors', () => {
+    expect(() => createCatalog({ fr: { x: 'y' } }, 'messages')).toThrow('`messages.fr.x`');
+  });
+
+  it('returns complete messages for every language', () => {
+    const catalog = createCatalog({ nl: { home: 'Naar de startpagina' } });
+    for (const lang of catalog.languages) {
+      const m: Messages = catalog.get(lang);
+      expect(leaves(m).map(([p]) => p).sort()).toEqual(leaves(en).map(([p]) => p).sort());
+    }
+  });
+});
+
+describe('interpolate', () => {
+  it('replaces known placeholders and keeps unknown ones', () => {
+    expect(interpolate('Try again in {seconds} seconds, {name}.', { seconds: 30 })).toBe(
+      'Try again in 30 seconds, {name}.',
+    );
+    expect(interpolate('{a}{a}{b}', { a: 'x', b: 0 })).toBe('xx0');
+  });
+
+  it('does not treat inherited properties as values', () => {
+    expect(interpolate('{constructor} {toString}', {})).toBe('{constructor} {toString}');
+  });
+});
