@@ -1,0 +1,183 @@
+/**
+ * The single error sink: one classified failure in, one finished reply out (status, headers,
+ * negotiated body). Adapters only write what this returns; they never build error answers.
+ */
+import { STATUS_CODES } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
+import { validateBrand } from './brand.js';
+import { createCatalog, interpolate, type Catalog, type Messages } from './i18n.js';
+import { negotiateFormat, negotiateLanguage } from './negotiate.js';
+import { normalizeGateway, type GatewayErrorsOptions, type NormalizedGatewayOptions } from './options.js';
+import { createRenderer, type Renderer } from './render.js';
+import { requestIdFrom } from './request-id.js';
+import { formatRetryAfter } from './retry-after.js';
+import type { Brand, ErrorView, Failure, GatewayStatus, Reply } from './types.js';
+
+/** What the sink needs to know about the request. */
+export interface RequestFacts {
+  readonly method: string;
+  readonly headers: IncomingHttpHeaders;
+  /** May the client repeat it safely (idempotent method or Idempotency-Key)? */
+  readonly idempotent: boolean;
+}
+
+/** A configured sink: everything costly (templates, catalog, brand checks) is done once here. */
+export interface Responder {
+  readonly options: NormalizedGatewayOptions;
+  /** Build the answer for a failure. Never throws. */
+  reply(failure: Failure, facts: RequestFacts): Reply;
+  /** Headers for an upstream's own gateway error let through untouched (`keepUpstreamBody`). */
+  passthroughHeaders(failure: Failure, facts: RequestFacts): Record<string, string>;
+}
+
+const GATEWAY_STATUSES: ReadonlySet<number> = new Set([502, 503, 504]);
+
+/** True for 502, 503 and 504: the statuses this library owns. */
+export function isGatewayStatus(status: number): status is GatewayStatus {
+  return GATEWAY_STATUSES.has(status);
+}
+
+/** RFC 9457 `type` for a classified failure: the RFC 9209 section that defines it. */
+function problemType(failure: Failure): string {
+  return failure.error === undefined
+    ? 'about:blank'
+    : `https://www.rfc-editor.org/rfc/rfc9209#name-${failure.error.replaceAll('_', '-')}`;
+}
+
+/** RFC 8941 sf-string, for the Proxy-Status `details` parameter. */
+function sfString(value: string): string {
+  return `"${value.replace(/[^\x20-\x7e]/g, '?').replace(/["\\]/g, '\\$&')}"`;
+}
+
+function upstreamDetails(cause: unknown): { code?: string; message?: string } | undefined {
+  if (typeof cause !== 'object' || cause === null) return undefined;
+  try {
+    const e = cause as { code?: unknown; message?: unknown; cause?: { code?: unknown } };
+    const code = typeof e.code === 'string' ? e.code : typeof e.cause?.code === 'string' ? e.cause.code : undefined;
+    const message = typeof e.message === 'string' ? e.message.slice(0, 500) : undefined;
+    return { ...(code && { code }), ...(message && { message }) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Create the sink for one `gatewayErrors()` configuration. Throws at setup on bad options. */
+export function createResponder(input?: GatewayErrorsOptions, name = 'options'): Responder {
+  const options = normalizeGateway(input, name);
+  const brand: Brand = validateBrand(input?.brand ?? {});
+  const catalog: Catalog = createCatalog(input?.locales as Record<string, unknown> | undefined);
+  const renderer: Renderer = createRenderer({ brand, ...(input?.templates !== undefined && { templates: input.templates }) });
+
+  function retryAfterOf(failure: Failure): number | undefined {
+    if (failure.retryAfter !== undefined) return failure.retryAfter;
+    return failure.status === 503 ? options.retryAfter : undefined;
+  }
+
+  function proxyStatus(failure: Failure): string | undefined {
+    if (failure.error !== undefined) {
+      let value = `${options.proxyName}; error=${failure.error}`;
+      if (options.expose) {
+        const d = upstreamDetails(failure.cause);
+        if (d?.code) value += `; details=${sfString(d.code)}`;
+      }
+      return value;
+    }
+    if (failure.receivedStatus !== undefined) return `${options.proxyName}; received-status=${failure.receivedStatus}`;
+    return undefined;
+  }
+
+  function commonHeaders(failure: Failure, requestId: string): Record<string, string> {
+    const headers: Record<string, string> = { 'x-request-id': requestId };
+    const ps = proxyStatus(failure);
+    if (ps !== undefined) headers['proxy-status'] = ps;
+    const ra = retryAfterOf(failure);
+    if (ra !== undefined) headers['retry-after'] = formatRetryAfter(ra);
+    return headers;
+  }
+
+  function view(failure: Failure, facts: RequestFacts, messages: Messages, requestId: string): ErrorView {
+    const s = messages.statuses[String(failure.status) as '502' | '503' | '504'];
+    const retryAfter = retryAfterOf(failure);
+    const upstream = options.expose ? upstreamDetails(failure.cause) : undefined;
+    return {
+      status: failure.status,
+      title: s.title,
+      detail: s.detail,
+      ...(retryAfter !== undefined && { retryAfter }),
+      requestId,
+      time: new Date().toISOString(),
+      brand,
+      method: facts.method.toUpperCase(),
+      idempotent: facts.idempotent,
+      ...(failure.error !== undefined && { proxyStatus: failure.error }),
+      ...(failure.receivedStatus !== undefined && { receivedStatus: failure.receivedStatus }),
+      lang: messages.lang,
+      ...(upstream && { upstream }),
+    };
+  }
+
+  function body(format: 'json' | 'text', v: ErrorView, messages: Messages): string {
+    if (format === 'json') {
+      return JSON.stringify({
+        type: v.proxyStatus === undefined ? 'about:blank' : problemType({ status: v.status, error: v.proxyStatus, retryable: false }),
+        title: STATUS_CODES[v.status],
+        status: v.status,
+        detail: v.detail,
+        ...(v.proxyStatus !== undefined && { proxyStatus: v.proxyStatus }),
+        ...(v.receivedStatus !== undefined && { receivedStatus: v.receivedStatus }),
+        requestId: v.requestId,
+        ...(v.retryAfter !== undefined && { retryAfter: v.retryAfter }),
+        ...(!v.idempotent && { mayHaveGoneThrough: true }),
+        ...(v.upstream && { upstream: v.upstream }),
+      });
+    }
+    const lines = [`${v.status} ${v.title}`, '', v.detail];
+    if (!v.idempotent) lines.push(messages.mayHaveGoneThrough);
+    else if (v.retryAfter !== undefined) lines.push(interpolate(messages.retryIn, { seconds: v.retryAfter }));
+    lines.push('', `${messages.reference}: ${v.requestId}`);
+    if (v.upstream) lines.push(`Upstream: ${v.upstream.code ?? ''} ${v.upstream.message ?? ''}`.trimEnd());
+    return `${lines.join('\n')}\n`;
+  }
+
+  return {
+    options,
+    reply(failure, facts) {
+      const requestId = requestIdFrom(facts.headers['x-request-id']);
+      const messages = catalog.get(negotiateLanguage(facts.headers['accept-language'], catalog.languages));
+      const format = negotiateFormat(facts.headers.accept);
+      const v = view(failure, facts, messages, requestId);
+      const headers = commonHeaders(failure, requestId);
+      headers['cache-control'] = 'no-store';
+      headers.vary = 'Accept, Accept-Language';
+      headers['x-content-type-options'] = 'nosniff';
+      let text: string;
+      if (format === 'html') {
+        const page = renderer.page(v, messages);
+        text = page.html;
+        headers['content-type'] = 'text/html; charset=utf-8';
+        headers['content-security-policy'] = page.csp;
+        headers['x-robots-tag'] = 'noindex';
+      } else if (format === 'json') {
+        text = body('json', v, messages);
+        headers['content-type'] = 'application/problem+json; charset=utf-8';
+      } else {
+        text = body('text', v, messages);
+        headers['content-type'] = 'text/plain; charset=utf-8';
+      }
+      headers['content-language'] = messages.lang;
+      headers['content-length'] = String(Buffer.byteLength(text));
+      const head = facts.method.toUpperCase() === 'HEAD';
+      return { status: failure.status, headers, body: head ? undefined : text };
+    },
+    passthroughHeaders(failure, facts) {
+      return commonHeaders(failure, requestIdFrom(facts.headers['x-request-id']));
+    },
+  };
+}
+
+let defaultResponder: Responder | undefined;
+
+/** The sink with all defaults, for a `gatewayProxy` used without `gatewayErrors()`. Built on first use. */
+export function defaultResponderInstance(): Responder {
+  return (defaultResponder ??= createResponder());
+}

@@ -1,0 +1,76 @@
+/**
+ * Express adapter: translates (req, res, next) to the core. Works with Express 4 and 5.
+ */
+import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from 'express';
+import type { Options as HpmOptions } from 'http-proxy-middleware';
+import { tapRequestBody } from '../core/body.js';
+import { classifyError } from '../core/classify.js';
+import { interceptGatewayStatuses, writeReply } from '../core/intercept.js';
+import { isReplayable, type GatewayErrorsOptions, type GatewayProxyExtras, type NormalizedRetryPolicy } from '../core/options.js';
+import { createProxyEngine } from '../core/proxy.js';
+import { createResponder, defaultResponderInstance, type RequestFacts, type Responder } from '../core/respond.js';
+import { resolvePolicy } from '../core/policy.js';
+
+export type { GatewayErrorsOptions, RetryPolicy } from '../core/options.js';
+
+const kResponder = Symbol.for('gateway-errors.responder');
+type Req = Request & { [kResponder]?: Responder };
+
+export interface GatewayErrorsMiddleware extends RequestHandler {
+  /** Error-handling middleware: install last. Maps thrown upstream failures to 502/503/504. */
+  readonly errorHandler: ErrorRequestHandler;
+}
+
+function facts(req: Request): RequestFacts {
+  return { method: req.method, headers: req.headers, idempotent: isReplayable(req.method, req.headers, false) };
+}
+
+/**
+ * Turn every 502, 503 and 504 that a later handler produces into the branded answer. Install first.
+ */
+export function gatewayErrors(options?: GatewayErrorsOptions): GatewayErrorsMiddleware {
+  const responder = createResponder(options);
+  const limit = responder.options.bodyLimit;
+  const middleware = function gatewayErrorsMiddleware(req: Request, res: Response, next: NextFunction): void {
+    (req as Req)[kResponder] = responder;
+    tapRequestBody(req, limit);
+    interceptGatewayStatuses(res, responder, () => facts(req));
+    next();
+  } as GatewayErrorsMiddleware;
+  const errorHandler: ErrorRequestHandler = function gatewayErrorHandler(err, req, res, next) {
+    const failure = classifyError(err);
+    if (failure === undefined) return next(err);
+    writeReply(res, responder.reply(failure, facts(req)));
+  };
+  return Object.assign(middleware, { errorHandler });
+}
+
+export type GatewayProxyOptions = HpmOptions<Request, Response> & GatewayProxyExtras<Request>;
+
+/**
+ * Proxy through http-proxy-middleware with safe retries and timeouts; on final failure answer
+ * with the nearest gatewayErrors()'s branded response (or the defaults).
+ */
+export function gatewayProxy(options: GatewayProxyOptions): RequestHandler {
+  const policyFor = resolvePolicy<Request>(options?.retry);
+  const fallback = options?.errors ? createResponder(options.errors, 'errors') : undefined;
+  const engine = createProxyEngine(options as never);
+  return function gatewayProxyMiddleware(req: Request, res: Response, next: NextFunction): void {
+    let policy: NormalizedRetryPolicy | false;
+    try {
+      policy = policyFor(req);
+    } catch (err) {
+      return next(err);
+    }
+    engine.handle(req, res, policy, {
+      responder: (req as Req)[kResponder] ?? fallback ?? defaultResponderInstance(),
+      parsedBody: (req as { body?: unknown }).body,
+      skip: (err) => next(err),
+      start: () => undefined,
+      reply: (reply) => writeReply(res, reply),
+      done: () => undefined,
+    });
+  };
+}
+
+

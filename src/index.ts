@@ -1,0 +1,19 @@
+/**
+ * gateway-errors: the framework-neutral core. Never imports Express or Koa.
+ */
+export type { Brand, ErrorView, Failure, GatewayStatus, ProxyErrorType, Reply, BodyFormat } from './core/types.js';
+export {
+  GATEWAY_DEFAULTS,
+  PROXY_DEFAULTS,
+  RETRY_DEFAULTS,
+  normalizeRetry,
+  type GatewayErrorsOptions,
+  type GatewayProxyExtras,
+  type NormalizedRetryPolicy,
+  type RetryPolicy,
+} from './core/options.js';
+export { classifyError, classifyStatus, ERROR_TYPES, ERROR_CODES } from './core/classify.js';
+export { parseRetryAfter, formatRetryAfter, MAX_RETRY_AFTER } from './core/retry-after.js';
+export { fullJitterDelay } from './core/backoff.js';
+export { decideRetry, type RetryDecision, type RetryInput, type GiveUpReason } from './core/retry.js';
+export { createResponder, isGatewayStatus, type Responder, type RequestFacts } from './core/respond.js';

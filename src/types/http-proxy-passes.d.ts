@@ -1,0 +1,14 @@
+// http-proxy ships no types for its response passes; these are the ones gateway-errors reuses so
+// that cookie, redirect and header-case options behave exactly as in http-proxy-middleware.
+declare module 'http-proxy/lib/http-proxy/passes/web-outgoing.js' {
+  import type { IncomingMessage, ServerResponse } from 'node:http';
+  type Pass = (req: IncomingMessage, res: ServerResponse, proxyRes: IncomingMessage, options: Record<string, unknown>) => void;
+  const passes: {
+    removeChunked: Pass;
+    setConnection: Pass;
+    setRedirectHostRewrite: Pass;
+    writeHeaders: Pass;
+    writeStatusCode: Pass;
+  };
+  export default passes;
+}

@@ -1,0 +1,432 @@
+/**
+ * ONE scenario suite for every adapter: each case builds a real app in front of the real fault-kit
+ * upstream and asserts the whole answer — status, Proxy-Status, Retry-After, content type, body —
+ * and how many attempts the upstream saw.
+ */
+import { createHash } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { closedPort, startFaultKit, startRawServer, type FaultKit } from '../support/fault-kit.js';
+import { delay, eventually, send } from '../support/client.js';
+import type { AppSpec, MountedApp, Mount } from '../support/apps.js';
+
+const HTML = { accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' };
+const JSON_ACCEPT = { accept: 'application/json' };
+
+export function describeGateway(name: string, mount: Mount): void {
+  describe(`gateway on ${name}`, () => {
+    let kit: FaultKit;
+    let app: MountedApp | undefined;
+    let key = 0;
+    /** A fresh counter key per test, so attempts are counted for this test alone. */
+    const k = () => `t${++key}`;
+
+    beforeAll(async () => {
+      kit = await startFaultKit();
+    });
+    afterAll(async () => {
+      await kit.close();
+    });
+    afterEach(async () => {
+      await app?.close();
+      app = undefined;
+    });
+
+    async function gateway(spec: Partial<AppSpec> & { proxy?: Record<string, unknown> } = {}): Promise<string> {
+      const proxies = spec.proxies ?? [{ prefix: '/', options: { target: kit.url, ...spec.proxy } }];
+      app = await mount({ proxies, ...(spec.errors !== undefined && { errors: spec.errors }), ...(spec.parseJson && { parseJson: true }) });
+      return app.url;
+    }
+
+    describe('healthy upstream', () => {
+      it('streams a 200 through untouched, in one attempt', async () => {
+        const url = await gateway();
+        const key = k();
+        const r = await send(`${url}/ok?size=2048&key=${key}`);
+        expect(r.status).toBe(200);
+        expect(r.body).toBe('x'.repeat(2048));
+        expect(r.headers['proxy-status']).toBeUndefined();
+        expect(kit.attempts(`/ok?key=${key}`)).toBe(1);
+      });
+
+      it('relays a 404 from the upstream as it is', async () => {
+        const url = await gateway();
+        const r = await send(`${url}/status/404?body=nope`);
+        expect(r.status).toBe(404);
+        expect(r.body).toBe('nope');
+      });
+
+      it('streams server-sent events as they come', async () => {
+        const url = await gateway({ proxy: { responseTimeout: 150 } });
+        const r = await send(`${url}/sse?events=3&ms=100`);
+        expect(r.status).toBe(200);
+        expect(r.headers['content-type']).toContain('text/event-stream');
+        expect(r.body.match(/^data:/gm)?.length).toBe(3);
+      });
+    });
+
+    describe('failure mapping', () => {
+      it('answers a refused connection with 502 connection_refused, after retrying', async () => {
+        const port = await closedPort();
+        const url = await gateway({ proxy: { target: `http://127.0.0.1:${port}` } });
+        const r = await send(`${url}/anything`);
+        expect(r.status).toBe(502);
+        expect(r.headers['proxy-status']).toBe('gateway-errors; error=connection_refused');
+        expect(r.headers['retry-after']).toBeUndefined();
+        expect(r.headers['content-type']).toBe('text/plain; charset=utf-8');
+        expect(r.headers['cache-control']).toBe('no-store');
+        expect(r.headers.vary).toMatch(/^Accept\b/);
+        expect(r.body).toMatch(/^502 /);
+      });
+
+      it('answers a reset before the head with 502 connection_terminated after 3 attempts', async () => {
+        const url = await gateway();
+        const key = k();
+        const r = await send(`${url}/reset?key=${key}`);
+        expect(r.status).toBe(502);
+        expect(r.headers['proxy-status']).toBe('gateway-errors; error=connection_terminated');
+        expect(kit.attempts(`/reset?key=${key}`)).toBe(3);
+      });
+
+      it('answers a hung upstream with 504 http_response_timeout, told apart from a reset', async () => {
+        const url = await gateway({ proxy: { responseTimeout: 150, retry: false } });
+        const key = k();
+        const r = await send(`${url}/hang?key=${key}`);
+        expect(r.status).toBe(504);
+        expect(r.headers['proxy-status']).toBe('gateway-errors; error=http_response_timeout');
+        expect(r.headers['retry-after']).toBeUndefined();
+        expect(kit.attempts(`/hang?key=${key}`)).toBe(1);
+      });
+
+      it('does not let the head timeout cut a slow body', async () => {
+        const url = await gateway({ proxy: { responseTimeout: 100 } });
+        const r = await send(`${url}/slow-body?ms=150&chunks=3`);
+        expect(r.status).toBe(200);
+        expect(r.complete).toBe(true);
+      });
+
+      it('answers an unrelayable status (099) with 502 http_protocol_error, not a crash', async () => {
+        const url = await gateway();
+        const key = k();
+        const r = await send(`${url}/bad-status?key=${key}`);
+        expect(r.status).toBe(502);
+        expect(r.headers['proxy-status']).toBe('gateway-errors; error=http_protocol_error');
+        expect(kit.attempts(`/bad-status?key=${key}`)).toBe(1);
+      });
+
+      it('answers a malformed response with 502 http_protocol_error and does not retry it', async () => {
+        const url = await gateway();
+        const key = k();
+        const r = await send(`${url}/malformed?key=${key}`);
+        expect(r.status).toBe(502);
+        expect(r.headers['proxy-status']).toBe('gateway-errors; error=http_protocol_error');
+        expect(kit.attempts(`/malformed?key=${key}`)).toBe(1);
+      });
+
+      it('ends the client connection when the upstream dies mid-body, without retrying or appending a page', async () => {
+        const url = await gateway();
+        const key = k();
+        const r = await send(`${url}/die-mid-body?bytes=100&key=${key}`);
+        expect(r.status).toBe(200);
+        expect(r.complete).toBe(false);
+        expect(r.body).not.toMatch(/50[234]/);
+        expect(kit.attempts(`/die-mid-body?key=${key}`)).toBe(1);
+      });
+
+      it('answers an upstream 503 with a long Retry-After at once, keeping its value', async () => {
+        const url = await gateway();
+        const key = k();
+        const r = await send(`${url}/status/503?retry-after=120&key=${key}`, { headers: JSON_ACCEPT });
+        expect(r.status).toBe(503);
+        expect(r.headers['retry-after']).toBe('120');
+        expect(r.headers['proxy-status']).toBe('gateway-errors; received-status=503');
+        expect(r.headers['content-type']).toBe('application/problem+json; charset=utf-8');
+        const problem = JSON.parse(r.body);
+        expect(problem).toMatchObject({ type: 'about:blank', title: 'Service Unavailable', status: 503, retryAfter: 120 });
+        expect(typeof problem.detail).toBe('string');
+        expect(problem.requestId).toBe(r.headers['x-request-id']);
+        expect(kit.attempts(`/status/503?key=${key}`)).toBe(1);
+      });
+
+      it('turns an IMF-fixdate Retry-After into seconds and drops a garbage one for the default', async () => {
+        const url = await gateway({ proxy: { retry: false } });
+        const dated = await send(`${url}/retry-after-date?s=90`);
+        expect(dated.status).toBe(503);
+        expect(Number(dated.headers['retry-after'])).toBeGreaterThanOrEqual(88);
+        expect(Number(dated.headers['retry-after'])).toBeLessThanOrEqual(91);
+        const garbage = await send(`${url}/status/503?retry-after=1e3`);
+        expect(garbage.headers['retry-after']).toBe('30');
+      });
+
+      it('keeps a valid Retry-After on a 502 and sends none when the upstream gave none', async () => {
+        const url = await gateway({ proxy: { retry: false } });
+        const withIt = await send(`${url}/status/502?retry-after=5`);
+        expect(withIt.status).toBe(502);
+        expect(withIt.headers['retry-after']).toBe('5');
+        expect(withIt.headers['proxy-status']).toBe('gateway-errors; received-status=502');
+        const without = await send(`${url}/status/504`);
+        expect(without.status).toBe(504);
+        expect(without.headers['retry-after']).toBeUndefined();
+      });
+
+      it('never shows upstream internals unless expose is on', async () => {
+        const port = await closedPort();
+        const url = await gateway({ proxy: { target: `http://127.0.0.1:${port}`, retry: false } });
+        for (const headers of [HTML, JSON_ACCEPT, {}]) {
+          const r = await send(`${url}/x`, { headers });
+          const everything = JSON.stringify(r.headers) + r.body;
+          expect(everything).not.toContain(String(port));
+          expect(everything).not.toContain('ECONNREFUSED');
+          expect(everything).not.toContain('127.0.0.1');
+        }
+      });
+
+      it('shows the upstream error code with expose: true', async () => {
+        const port = await closedPort();
+        const url = await gateway({ errors: { expose: true }, proxy: { target: `http://127.0.0.1:${port}`, retry: false } });
+        const r = await send(`${url}/x`, { headers: JSON_ACCEPT });
+        expect(JSON.parse(r.body).upstream.code).toBe('ECONNREFUSED');
+        expect(r.headers['proxy-status']).toBe('gateway-errors; error=connection_refused; details="ECONNREFUSED"');
+      });
+    });
+
+    describe('retries', () => {
+      it('recovers a flaky upstream for a GET: three attempts, one 200', async () => {
+        const url = await gateway();
+        const key = k();
+        const r = await send(`${url}/flaky/2?key=${key}`);
+        expect(r.status).toBe(200);
+        expect(r.body).toBe('recovered');
+        expect(kit.attempts(`/flaky/2?key=${key}`)).toBe(3);
+      });
+
+      it('does not replay a POST without Idempotency-Key, and says it may have gone through', async () => {
+        const url = await gateway();
+        const key = k();
+        const r = await send(`${url}/flaky/1?key=${key}`, { method: 'POST', body: 'pay 10', headers: { ...JSON_ACCEPT, 'content-type': 'text/plain' } });
+        expect(r.status).toBe(503);
+        expect(r.headers['proxy-status']).toBe('gateway-errors; received-status=503');
+        expect(JSON.parse(r.body).mayHaveGoneThrough).toBe(true);
+        expect(kit.attempts(`/flaky/1?key=${key}`)).toBe(1);
+      });
+
+      it('replays a POST carrying Idempotency-Key with the identical body', async () => {
+        const url = await gateway();
+        const key = k();
+        const body = JSON.stringify({ amount: 10, note: 'é'.repeat(500) });
+        const r = await send(`${url}/flaky/1?key=${key}`, {
+          method: 'POST',
+          body,
+          headers: { 'content-type': 'application/json', 'idempotency-key': 'abc-1' },
+        });
+        expect(r.status).toBe(200);
+        expect(kit.attempts(`/flaky/1?key=${key}`)).toBe(2);
+        const seen = kit.requests.filter((q) => q.url.includes(`key=${key}`));
+        expect(seen.map((q) => q.body.toString())).toEqual([body, body]);
+      });
+
+      it('waits out a short upstream Retry-After instead of the backoff, then retries', async () => {
+        const retries: Array<{ delay: number; reason: string }> = [];
+        const url = await gateway({ proxy: { onRetry: (e: { delay: number; reason: string }) => retries.push(e) } });
+        const key = k();
+        const r = await send(`${url}/flaky/1?retry-after=1&key=${key}`);
+        expect(r.status).toBe(200);
+        expect(retries).toEqual([expect.objectContaining({ delay: 1000, reason: 'retry_after' })]);
+        expect(kit.attempts(`/flaky/1?key=${key}`)).toBe(2);
+      });
+
+      it('uses full-jitter backoff within the policy bounds', async () => {
+        const retries: Array<{ delay: number; reason: string; attempt: number }> = [];
+        const url = await gateway({ proxy: { retry: { retries: 3, baseDelay: 40, maxDelay: 60 }, onRetry: (e: never) => retries.push(e) } });
+        const key = k();
+        const r = await send(`${url}/flaky/3?key=${key}`);
+        expect(r.status).toBe(200);
+        expect(retries.map((e) => e.attempt)).toEqual([1, 2, 3]);
+        expect(retries.every((e) => e.reason === 'backoff')).toBe(true);
+        expect(retries[0]!.delay).toBeLessThanOrEqual(40);
+        expect(retries[1]!.delay).toBeLessThanOrEqual(60);
+        expect(retries[2]!.delay).toBeLessThanOrEqual(60);
+      });
+
+      it('never retries with retry: false', async () => {
+        const url = await gateway({ proxy: { retry: false } });
+        const key = k();
+        const r = await send(`${url}/flaky/1?key=${key}`);
+        expect(r.status).toBe(503);
+        expect(kit.attempts(`/flaky/1?key=${key}`)).toBe(1);
+      });
+
+      it('takes per-route policies from the function form', async () => {
+        const url = await gateway({
+          proxy: {
+            retry: (req: { url?: string; path?: string }) =>
+              ((req as { originalUrl?: string }).originalUrl ?? req.url ?? req.path ?? '').includes('orders') ? false : { retries: 4, baseDelay: 1 },
+          },
+        });
+        const a = k();
+        const b = k();
+        expect((await send(`${url}/flaky/4?key=${a}`)).status).toBe(200);
+        expect(kit.attempts(`/flaky/4?key=${a}`)).toBe(5);
+        expect((await send(`${url}/flaky/4?orders=1&key=${b}`)).status).toBe(503);
+        expect(kit.attempts(`/flaky/4?key=${b}`)).toBe(1);
+      });
+
+      it('restarts each attempt from the original path and forwarded headers', async () => {
+        const url = await gateway({ proxy: { pathRewrite: { '^/v1': '/echo' }, xfwd: true } });
+        const key = k();
+        // The echo route always answers 200; reset-then-echo comes from the flaky route instead:
+        const r = await send(`${url}/v1?key=${key}`);
+        expect(r.status).toBe(200);
+        const echo = JSON.parse(r.body);
+        expect(echo.url).toBe(`/echo?key=${key}`);
+        expect(String(echo.headers['x-forwarded-for']).split(',').length).toBe(1);
+      });
+
+      it('delivers a body that express.json()/koa-bodyparser already read, byte for byte', async () => {
+        const url = await gateway({ parseJson: true });
+        const body = '{ "spaced" :  [1, 2,3],\n "ü": "ß" }';
+        const r = await send(`${url}/echo`, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+        expect(r.status).toBe(200);
+        const echo = JSON.parse(r.body);
+        expect(echo.body).toBe(body);
+        expect(echo.bodySha256).toBe(createHash('sha256').update(body).digest('hex'));
+      });
+
+      it('streams a body over the limit once and does not retry it', async () => {
+        const url = await gateway({ proxy: { retry: { bodyLimit: 1024 } } });
+        const key = k();
+        const body = Buffer.alloc(64 * 1024, 'a');
+        const r = await send(`${url}/flaky/1?key=${key}`, { method: 'PUT', body });
+        expect(r.status).toBe(503);
+        expect(kit.attempts(`/flaky/1?key=${key}`)).toBe(1);
+        const seen = kit.requests.filter((q) => q.url.includes(`key=${key}`));
+        expect(seen[0]!.body.length).toBe(body.length);
+      });
+
+      it('stops retrying when the client goes away during backoff', async () => {
+        const url = await gateway({ proxy: { retry: { retries: 5, baseDelay: 300, maxDelay: 300 } } });
+        const key = k();
+        await send(`${url}/flaky/9?key=${key}`, { timeout: 150 }).catch(() => undefined);
+        const seenAtAbort = kit.attempts(`/flaky/9?key=${key}`);
+        await delay(900);
+        expect(seenAtAbort).toBeGreaterThanOrEqual(1);
+        expect(kit.attempts(`/flaky/9?key=${key}`)).toBe(seenAtAbort);
+      });
+
+      it('cancels the upstream request when the client goes away', async () => {
+        const url = await gateway({ proxy: { retry: false } });
+        const before = kit.openSockets();
+        await send(`${url}/hang`, { timeout: 150 }).catch(() => undefined);
+        expect(await eventually(() => kit.openSockets() <= before)).toBe(true);
+      });
+    });
+
+    describe('the answer', () => {
+      it('renders the branded HTML page for browsers', async () => {
+        const url = await gateway({ errors: { brand: { name: 'Acme <Corp>' } }, proxy: { retry: false } });
+        const r = await send(`${url}/status/503`, { headers: { ...HTML, 'x-request-id': 'req-123' } });
+        expect(r.status).toBe(503);
+        expect(r.headers['content-type']).toBe('text/html; charset=utf-8');
+        expect(r.headers['x-request-id']).toBe('req-123');
+        expect(r.headers['content-security-policy']).toContain("default-src 'none'");
+        expect(r.body).toContain('Acme &lt;Corp&gt;');
+        expect(r.body).not.toContain('Acme <Corp>');
+        expect(r.body).toContain('req-123');
+      });
+
+      it('replaces an invalid X-Request-Id with a UUID', async () => {
+        const url = await gateway({ proxy: { retry: false } });
+        const r = await send(`${url}/status/502`, { headers: { 'x-request-id': 'bad id <script>' } });
+        expect(r.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+      });
+
+      it('answers HEAD without a body', async () => {
+        const url = await gateway({ proxy: { retry: false } });
+        const r = await send(`${url}/status/503`, { method: 'HEAD' });
+        expect(r.status).toBe(503);
+        expect(r.body).toBe('');
+        expect(r.headers['retry-after']).toBe('30');
+      });
+
+      it('brands a handler’s own 503 without Proxy-Status, keeping its Retry-After', async () => {
+        const url = await gateway({ proxies: [] });
+        const r = await send(`${url}/own-503`, { headers: JSON_ACCEPT });
+        expect(r.status).toBe(503);
+        expect(r.headers['proxy-status']).toBeUndefined();
+        expect(r.headers['retry-after']).toBe('7');
+        expect(JSON.parse(r.body)).toMatchObject({ status: 503 });
+        expect(JSON.parse(r.body).mine).toBeUndefined();
+        const plain = await send(`${url}/own-502`);
+        expect(plain.status).toBe(502);
+        expect(plain.headers['content-type']).toBe('text/plain; charset=utf-8');
+        expect(plain.headers['retry-after']).toBeUndefined();
+      });
+
+      it('maps a thrown fetch failure to 502 connection_refused', async () => {
+        const url = await gateway({ proxies: [] });
+        const r = await send(`${url}/throw-refused`);
+        expect(r.status).toBe(502);
+        expect(r.headers['proxy-status']).toBe('gateway-errors; error=connection_refused');
+      });
+
+      it('leaves other errors to the app’s own handler', async () => {
+        const url = await gateway({ proxies: [] });
+        const r = await send(`${url}/throw-bug`);
+        expect(r.status).toBe(500);
+        expect(r.body).toBe('app handler: a bug');
+      });
+
+      it('lets an upstream’s own 503 body through with keepUpstreamBody', async () => {
+        const url = await gateway({ errors: { keepUpstreamBody: true }, proxy: { retry: false } });
+        const r = await send(`${url}/status/503?body=${encodeURIComponent('{"own":true}')}&retry-after=garbage`);
+        expect(r.status).toBe(503);
+        expect(r.body).toBe('{"own":true}');
+        expect(r.headers['retry-after']).toBe('30');
+        expect(r.headers['proxy-status']).toBe('gateway-errors; received-status=503');
+      });
+
+      it('answers with the defaults when no gatewayErrors() is installed', async () => {
+        const port = await closedPort();
+        const url = await gateway({ errors: false, proxy: { target: `http://127.0.0.1:${port}`, retry: false } });
+        const r = await send(`${url}/x`);
+        expect(r.status).toBe(502);
+        expect(r.headers['proxy-status']).toBe('gateway-errors; error=connection_refused');
+      });
+
+      it('uses template overrides from a directory, falling back for what it lacks', async () => {
+        const dir = mkdtempSync(join(tmpdir(), 'ge-tpl-'));
+        writeFileSync(join(dir, '503.eta'), '<p id="custom">Down for a nap: <%= it.requestId %></p>');
+        const url = await gateway({ errors: { templates: dir }, proxy: { retry: false } });
+        const r503 = await send(`${url}/status/503`, { headers: { ...HTML, 'x-request-id': 'abc' } });
+        expect(r503.body).toContain('<p id="custom">Down for a nap: abc</p>');
+        const r502 = await send(`${url}/status/502`, { headers: HTML });
+        expect(r502.body).not.toContain('custom');
+        expect(r502.body).toContain('<html');
+      });
+    });
+
+    describe('raw upstream faults', () => {
+      it('answers a duplicate Content-Length with 502 http_protocol_error', async () => {
+        const url = await gateway();
+        const r = await send(`${url}/dup-cl`);
+        expect(r.status).toBe(502);
+        expect(r.headers['proxy-status']).toBe('gateway-errors; error=http_protocol_error');
+      });
+
+      it('answers garbage from a raw server with 502 http_protocol_error', async () => {
+        const raw = await startRawServer('HELLO THERE\r\n\r\n');
+        try {
+          const url = await gateway({ proxy: { target: raw.url } });
+          const r = await send(`${url}/x`);
+          expect(r.status).toBe(502);
+          expect(r.headers['proxy-status']).toBe('gateway-errors; error=http_protocol_error');
+          expect(raw.connections()).toBe(1);
+        } finally {
+          await raw.close();
+        }
+      });
+    });
+  });
+}

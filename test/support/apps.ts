@@ -1,0 +1,118 @@
+/**
+ * Real Express and Koa apps built from one description, so the scenario suite runs unchanged
+ * against each adapter (and each framework major).
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createRequire } from 'node:module';
+import type { GatewayErrorsOptions } from '../../src/core/options.js';
+import * as expressAdapter from '../../src/express/index.js';
+import * as koaAdapter from '../../src/koa/index.js';
+
+const require = createRequire(import.meta.url);
+
+export interface AppSpec {
+  /** gatewayErrors() options, or false to leave it out. */
+  errors?: GatewayErrorsOptions | false;
+  /** Parse JSON bodies before the proxies (express.json() / koa-bodyparser). */
+  parseJson?: boolean;
+  /** Proxies in order; each `pathFilter`s its own prefix. */
+  proxies: Array<{ prefix: string; options: Record<string, unknown> }>;
+}
+
+export interface MountedApp {
+  url: string;
+  close(): Promise<void>;
+}
+
+export type Mount = (spec: AppSpec) => Promise<MountedApp>;
+
+async function listen(handler: http.RequestListener): Promise<MountedApp> {
+  const server = http.createServer(handler);
+  const sockets = new Set<import('node:net').Socket>();
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
+  };
+}
+
+/** Errors routes use: a fetch to a closed port (TypeError with cause ECONNREFUSED) and a plain bug. */
+export interface Throwers {
+  refused: () => Promise<never>;
+}
+
+/** Express (`express` = 5, or `express4`). */
+export function expressMount(pkg: 'express' | 'express4' = 'express', throwers?: Throwers): Mount {
+  const express = require(pkg) as typeof import('express');
+  return async (spec) => {
+    const app = express();
+    const gateway = spec.errors === false ? undefined : expressAdapter.gatewayErrors(spec.errors);
+    if (gateway) app.use(gateway);
+    if (spec.parseJson) app.use(express.json());
+    for (const p of spec.proxies) app.use(expressAdapter.gatewayProxy({ pathFilter: p.prefix, ...p.options } as never));
+    app.get('/own-503', (_req, res) => {
+      res.set('Retry-After', '7').status(503).json({ mine: true });
+    });
+    app.get('/own-502', (_req, res) => {
+      res.sendStatus(502);
+    });
+    app.get('/throw-refused', (_req, _res, next) => {
+      (throwers?.refused ?? (() => Promise.reject(new Error('no thrower'))))().catch(next);
+    });
+    app.get('/throw-bug', () => {
+      throw new Error('a bug');
+    });
+    if (gateway) app.use(gateway.errorHandler);
+    app.use((err: Error, _req: unknown, res: import('express').Response, _next: unknown) => {
+      res.status(500).type('text/plain').send(`app handler: ${err.message}`);
+    });
+    return listen(app);
+  };
+}
+
+/** Koa (`koa` = 3, or `koa2`). */
+export function koaMount(pkg: 'koa' | 'koa2' = 'koa', throwers?: Throwers): Mount {
+  const Koa = require(pkg) as typeof import('koa');
+  const bodyParser = require('koa-bodyparser') as typeof import('koa-bodyparser');
+  return async (spec) => {
+    const app = new Koa();
+    app.silent = true;
+    // The app's own last-resort handler, so "other errors keep their normal handling" is visible.
+    app.use(async (ctx, next) => {
+      try {
+        await next();
+      } catch (err) {
+        ctx.status = 500;
+        ctx.type = 'text/plain';
+        ctx.body = `app handler: ${(err as Error).message}`;
+      }
+    });
+    if (spec.errors !== false) app.use(koaAdapter.gatewayErrors(spec.errors));
+    if (spec.parseJson) app.use(bodyParser());
+    for (const p of spec.proxies) app.use(koaAdapter.gatewayProxy({ pathFilter: p.prefix, ...p.options } as never));
+    app.use(async (ctx) => {
+      if (ctx.path === '/own-503') {
+        ctx.set('Retry-After', '7');
+        ctx.status = 503;
+        ctx.body = { mine: true };
+      } else if (ctx.path === '/own-502') {
+        ctx.status = 502;
+      } else if (ctx.path === '/throw-refused') {
+        await (throwers?.refused ?? (() => Promise.reject(new Error('no thrower'))))();
+      } else if (ctx.path === '/throw-bug') {
+        throw new Error('a bug');
+      }
+    });
+    return listen(app.callback());
+  };
+}
