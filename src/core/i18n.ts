@@ -41,6 +41,10 @@ export interface Messages {
   retryLater: string;
   /** Shown when the page refreshes itself (meta refresh). */
   autoRefresh: string;
+  /** Label before the countdown to the automatic reload. */
+  reloadingIn: string;
+  /** Button that stops the automatic reload (WCAG 2.2.1: a time limit the user can turn off). */
+  stopReload: string;
   /** Label before the non-idempotent warning, so it is not carried by colour alone. */
   warning: string;
   /** A request that is not safe to repeat (a POST without Idempotency-Key): the payment case. */
@@ -89,6 +93,8 @@ const en: Messages = {
   retryNow: 'You can try again now.',
   retryLater: 'Wait a moment, then try again.',
   autoRefresh: 'This page will reload by itself.',
+  reloadingIn: 'Reloading in',
+  stopReload: 'Don’t reload',
   warning: 'Important:',
   mayHaveGoneThrough:
     'Your request may already have gone through. Before you send it again, check whether it worked (for example, look for a confirmation or in your order history), so that nothing happens twice.',
@@ -130,6 +136,8 @@ const es: Messages = {
   retryNow: 'Ya puedes volver a intentarlo.',
   retryLater: 'Espera un momento y vuelve a intentarlo.',
   autoRefresh: 'Esta página se recargará sola.',
+  reloadingIn: 'Recargando en',
+  stopReload: 'No recargar',
   warning: 'Importante:',
   mayHaveGoneThrough:
     'Es posible que tu solicitud ya se haya procesado. Antes de enviarla de nuevo, comprueba si ha funcionado (por ejemplo, busca una confirmación o revisa tu historial de pedidos) para que nada se haga dos veces.',
@@ -171,6 +179,8 @@ const de: Messages = {
   retryNow: 'Sie können es jetzt noch einmal versuchen.',
   retryLater: 'Warten Sie einen Moment und versuchen Sie es dann noch einmal.',
   autoRefresh: 'Diese Seite lädt sich von selbst neu.',
+  reloadingIn: 'Neu laden in',
+  stopReload: 'Nicht neu laden',
   warning: 'Wichtig:',
   mayHaveGoneThrough:
     'Ihre Anfrage ist möglicherweise schon angekommen. Prüfen Sie, bevor Sie sie erneut senden, ob sie geklappt hat (zum Beispiel anhand einer Bestätigung oder Ihrer Bestellübersicht), damit nichts doppelt passiert.',
@@ -213,6 +223,8 @@ const fr: Messages = {
   retryNow: 'Vous pouvez réessayer dès maintenant.',
   retryLater: 'Patientez un instant, puis réessayez.',
   autoRefresh: 'Cette page se rechargera d’elle-même.',
+  reloadingIn: 'Rechargement dans',
+  stopReload: 'Ne pas recharger',
   warning: 'Important\u202f:',
   mayHaveGoneThrough:
     'Votre demande a peut-être déjà été prise en compte. Avant de la renvoyer, vérifiez si elle a abouti (par exemple grâce à une confirmation ou à l’historique de vos commandes), pour qu’elle ne soit pas traitée deux fois.',
@@ -254,6 +266,8 @@ const ja: Messages = {
   retryNow: '今すぐもう一度お試しいただけます。',
   retryLater: 'しばらく待ってから、もう一度お試しください。',
   autoRefresh: 'このページは自動的に再読み込みされます。',
+  reloadingIn: '再読み込みまで',
+  stopReload: '再読み込みしない',
   warning: 'ご注意：',
   mayHaveGoneThrough:
     'お客様のリクエストはすでに処理されている可能性があります。二重に処理されないよう、もう一度送信する前に、確認メールや注文履歴などで結果をご確認ください。',

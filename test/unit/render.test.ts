@@ -62,7 +62,10 @@ describe('built-in page', () => {
 
   it('says when to retry and refreshes itself after an idempotent GET with Retry-After', () => {
     const { html, csp } = renderer.page(view(503, { retryAfter: 30 }), en);
-    expect(html).toContain('<meta http-equiv="refresh" content="30">');
+    // Without script the meta refresh reloads; with script the countdown does, and can be stopped.
+    expect(html).toContain('<noscript><meta http-equiv="refresh" content="30"></noscript>');
+    expect(html).toContain(`<noscript><p>${en.autoRefresh}</p></noscript>`);
+    expect(html).toContain(`<button type="button">${en.stopReload}</button>`);
     expect(html).toContain('Try again in 30 seconds.');
     expect(html).toContain('data-countdown="30"');
     expect(csp).toMatch(/script-src 'sha256-/);
@@ -73,6 +76,7 @@ describe('built-in page', () => {
     const now = renderer.page(view(503, { retryAfter: 0 }), en).html;
     expect(now).toContain(en.retryNow);
     expect(now).toContain('<meta http-equiv="refresh" content="5">');
+    expect(now).toContain('data-countdown="5"');
   });
 
   it('does not refresh after a PUT: a reload would not repeat it', () => {
