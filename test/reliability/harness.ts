@@ -1,0 +1,188 @@
+/**
+ * What the reliability suites share: watchers for what must never happen in the process
+ * (warnings, unhandled rejections, errors that reach the framework), a handle census for leak
+ * checks, and real Express 5 / Koa 3 apps that record every error reaching the framework.
+ *
+ * The apps mirror test/support/apps.ts (gatewayErrors first, one gatewayProxy, the app's own
+ * last-resort handler) and add the one thing that file cannot give: a list of the errors the
+ * framework saw, so `ERR_HTTP_HEADERS_SENT` and friends fail a test instead of vanishing into
+ * finalhandler or Koa's silent mode.
+ */
+import http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import express from 'express';
+import Koa from 'koa';
+import * as expressAdapter from '../../src/express/index.js';
+import * as koaAdapter from '../../src/koa/index.js';
+import type { GatewayErrorsOptions } from '../../src/core/options.js';
+import { delay } from '../support/client.js';
+
+/** Everything the process said that a healthy gateway never says. */
+export interface ProcessWatch {
+  readonly warnings: Error[];
+  readonly rejections: unknown[];
+  /** Stop listening. Safe to call twice. */
+  stop(): void;
+}
+
+/**
+ * Collect `process` warnings (MaxListenersExceededWarning, a template warning, deprecations)
+ * and unhandled rejections until `stop()`. Listeners are added, never replacing vitest's own.
+ */
+export function watchProcess(): ProcessWatch {
+  const warnings: Error[] = [];
+  const rejections: unknown[] = [];
+  const onWarning = (w: Error): void => void warnings.push(w);
+  const onRejection = (reason: unknown): void => void rejections.push(reason);
+  process.on('warning', onWarning);
+  process.on('unhandledRejection', onRejection);
+  return {
+    warnings,
+    rejections,
+    stop() {
+      process.off('warning', onWarning);
+      process.off('unhandledRejection', onRejection);
+    },
+  };
+}
+
+/** `process.getActiveResourcesInfo()` as counts per kind, e.g. { TCPSocketWrap: 3, Timeout: 2 }. */
+export function handleCensus(): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const kind of process.getActiveResourcesInfo()) counts[kind] = (counts[kind] ?? 0) + 1;
+  return counts;
+}
+
+/** Kinds whose count is above the baseline: `{ kind: [baseline, now] }`. */
+export function handlesAbove(baseline: Record<string, number>, now = handleCensus()): Record<string, [number, number]> {
+  const above: Record<string, [number, number]> = {};
+  for (const [kind, n] of Object.entries(now)) {
+    const base = baseline[kind] ?? 0;
+    if (n > base) above[kind] = [base, n];
+  }
+  return above;
+}
+
+/**
+ * Poll until no kind of handle is above the baseline (keep-alive sockets close on the
+ * upstream's keepAliveTimeout, so this takes a moment), then return what is still above: `{}`
+ * when nothing leaked.
+ */
+export async function handlesSettled(baseline: Record<string, number>, ms = 3000): Promise<Record<string, [number, number]>> {
+  const until = Date.now() + ms;
+  let above = handlesAbove(baseline);
+  while (Object.keys(above).length > 0 && Date.now() < until) {
+    await delay(20);
+    above = handlesAbove(baseline);
+  }
+  return above;
+}
+
+/** What a reliability app is built from. */
+export interface GatewaySpec {
+  /** gatewayErrors() options. */
+  errors?: GatewayErrorsOptions;
+  /** gatewayProxy() options; `target` is required. */
+  proxy: Record<string, unknown>;
+  /** Parse JSON bodies before the proxy (express.json() / koa-bodyparser). */
+  parseJson?: boolean;
+}
+
+export interface RecordingApp {
+  readonly url: string;
+  readonly port: number;
+  /** Every error that reached the framework (Express error handlers, Koa's 'error' event, the server's 'clientError'). */
+  readonly errors: unknown[];
+  /** Client connections currently open at the gateway. */
+  openConnections(): number;
+  close(): Promise<void>;
+}
+
+export type RecordingMount = (spec: GatewaySpec) => Promise<RecordingApp>;
+
+async function serve(handler: http.RequestListener, errors: unknown[]): Promise<RecordingApp> {
+  const server = http.createServer(handler);
+  const sockets = new Set<Socket>();
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+  });
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    // A client that hangs up or sends garbage is routine; anything else is worth a look.
+    if (err.code !== 'ECONNRESET' && err.code !== 'HPE_INVALID_METHOD' && err.code !== 'HPE_INVALID_CONSTANT') errors.push(err);
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    else socket.destroy();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    errors,
+    openConnections: () => sockets.size,
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const s of sockets) s.destroy();
+      });
+      return closing;
+    },
+  };
+}
+
+/** Express 5 with gatewayErrors() first, one gatewayProxy on every path, errorHandler last. */
+export const recordingExpress: RecordingMount = async (spec) => {
+  const errors: unknown[] = [];
+  const app = express();
+  const gateway = expressAdapter.gatewayErrors(spec.errors);
+  app.use(gateway);
+  if (spec.parseJson) app.use(express.json());
+  app.use(expressAdapter.gatewayProxy(spec.proxy as never));
+  app.use((err: unknown, _req: express.Request, _res: express.Response, next: express.NextFunction) => {
+    errors.push(err);
+    next(err);
+  });
+  app.use(gateway.errorHandler);
+  app.use((err: Error, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+    if (res.headersSent) return void res.destroy();
+    res.status(500).type('text/plain').send(`app handler: ${err.message}`);
+  });
+  return serve(app, errors);
+};
+
+/** Koa 3 with the app's last-resort handler, gatewayErrors(), one gatewayProxy. */
+export const recordingKoa: RecordingMount = async (spec) => {
+  const errors: unknown[] = [];
+  const app = new Koa();
+  app.silent = true;
+  app.on('error', (err: unknown) => errors.push(err));
+  app.use(async (ctx, next) => {
+    try {
+      await next();
+    } catch (err) {
+      errors.push(err);
+      ctx.status = 500;
+      ctx.type = 'text/plain';
+      ctx.body = `app handler: ${(err as Error).message}`;
+    }
+  });
+  app.use(koaAdapter.gatewayErrors(spec.errors));
+  if (spec.parseJson) {
+    const { default: bodyParser } = await import('koa-bodyparser');
+    app.use(bodyParser());
+  }
+  app.use(koaAdapter.gatewayProxy(spec.proxy as never));
+  return serve(app.callback(), errors);
+};
+
+export const ADAPTERS: ReadonlyArray<readonly [string, RecordingMount]> = [
+  ['Express 5', recordingExpress],
+  ['Koa 3', recordingKoa],
+];
+
+/** A short description of an error for assertion messages. */
+export function describeError(err: unknown): string {
+  if (err instanceof Error) return `${(err as NodeJS.ErrnoException).code ?? err.name}: ${err.message}`;
+  return String(err);
+}
