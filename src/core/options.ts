@@ -3,7 +3,10 @@
  * Everything is checked when the middleware is created, so a typo fails at start-up, not during
  * the first outage.
  */
-import type { Brand, Failure } from './types.js';
+import { BUDGET_DEFAULTS, type RetryBudgetOptions } from './budget.js';
+import { CIRCUIT_DEFAULTS, type CircuitOptions } from './circuit.js';
+import type { GatewayHooks, GatewayLogger } from './events.js';
+import type { Brand } from './types.js';
 
 /** The HTTP methods RFC 9110 §9.2.2 defines as idempotent. */
 const IDEMPOTENT_METHODS = ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'] as const;
@@ -93,7 +96,7 @@ export const GATEWAY_DEFAULTS = Object.freeze({
 });
 
 /** Options `gatewayProxy` adds to http-proxy-middleware's. */
-export interface GatewayProxyExtras<TReq = unknown> {
+export interface GatewayProxyExtras<TReq = unknown> extends GatewayHooks {
   /** Retry policy, `false` to never retry, or a function of the framework's request (Express `req`, Koa `ctx`). */
   retry?: RetryPolicy | false | ((req: TReq) => RetryPolicy | false);
   /** ms to establish the upstream connection before failing with 504 `connection_timeout`. @default 5000 */
@@ -104,42 +107,37 @@ export interface GatewayProxyExtras<TReq = unknown> {
    * @default 30000
    */
   responseTimeout?: number;
+  /**
+   * ms for the whole request up to the response head, across all attempts and waits: no wait
+   * starts that would end after it, and the client has its answer by then. `0` disables.
+   * @default 60000
+   */
+  deadline?: number;
+  /**
+   * ms a streaming response body may stay silent before the connection is ended (the head has
+   * left, so no error page: the client sees an incomplete response). `0` disables.
+   * @default 60000
+   */
+  idleTimeout?: number;
+  /** Retry budget per upstream; `false` disables. @default { ratio: 0.2, minPerSecond: 5, window: 10000 } */
+  budget?: RetryBudgetOptions | false;
+  /** Circuit breaker per upstream; `false` disables. @default see CIRCUIT_DEFAULTS */
+  circuit?: CircuitOptions | false;
+  /**
+   * Requests in flight per upstream; beyond it, answer 503 `connection_limit_reached` at once
+   * instead of queueing without bound. `0` means no limit. @default 0
+   */
+  maxConcurrent?: number;
   /** Options of the `gatewayErrors()` whose answers this proxy gives when none is installed before it. */
   errors?: GatewayErrorsOptions;
-  /** Called before each retry's wait. Costs nothing when absent. */
-  onRetry?: (event: RetryEvent) => void;
-  /** Called when a request fails for good (the answer is a gateway error). */
-  onGiveUp?: (event: GiveUpEvent) => void;
-}
-
-/** Payload of `onRetry`. */
-export interface RetryEvent {
-  /** The attempt that failed, from 1. */
-  readonly attempt: number;
-  /** ms waited before the next attempt. */
-  readonly delay: number;
-  /** `retry_after`: the upstream's Retry-After replaced the backoff. */
-  readonly reason: 'backoff' | 'retry_after';
-  readonly failure: Failure;
-  readonly method: string;
-  /** Request path as the client sent it (no query string). */
-  readonly path: string;
-}
-
-/** Payload of `onGiveUp`. */
-export interface GiveUpEvent {
-  /** Attempts made. */
-  readonly attempts: number;
-  /** Why no further attempt was made. */
-  readonly reason: string;
-  readonly failure: Failure;
-  readonly method: string;
-  readonly path: string;
 }
 
 export const PROXY_DEFAULTS = Object.freeze({
   connectTimeout: 5_000, // ms; a healthy loopback or LAN connect takes well under 100 ms
   responseTimeout: 30_000, // ms; a request hung longer than this is better answered with a 504
+  deadline: 60_000, // ms; worst case otherwise: 3 attempts x (connect + response) + waits
+  idleTimeout: 60_000, // ms; nginx's proxy_read_timeout: a stream silent for a minute is dead
+  maxConcurrent: 0, // no limit unless asked: limits need knowledge of the upstream
 });
 
 const TOKEN = /^[A-Za-z*][A-Za-z0-9:/!#$%&'*+.^_`|~-]*$/; // RFC 8941 sf-token
@@ -245,8 +243,46 @@ export function normalizeGateway(input: GatewayErrorsOptions | undefined, name =
 export interface NormalizedProxyExtras {
   readonly connectTimeout: number;
   readonly responseTimeout: number;
-  readonly onRetry: ((event: RetryEvent) => void) | undefined;
-  readonly onGiveUp: ((event: GiveUpEvent) => void) | undefined;
+  readonly deadline: number;
+  readonly idleTimeout: number;
+  readonly maxConcurrent: number;
+  readonly budget: Required<RetryBudgetOptions> | false;
+  readonly circuit: Required<CircuitOptions> | false;
+  readonly hooks: GatewayHooks;
+  readonly logger: GatewayLogger | undefined;
+}
+
+function checkRatio(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !(value >= 0 && value <= 1)) fail(name, 'a number from 0 to 1', value);
+  return value;
+}
+
+function normalizeBudget(value: unknown): Required<RetryBudgetOptions> | false {
+  if (value === false) return false;
+  const o = checkObject('budget', value ?? {});
+  checkKeys('budget', o, ['ratio', 'minPerSecond', 'window']);
+  return Object.freeze({
+    ratio: checkRatio('budget.ratio', o.ratio ?? BUDGET_DEFAULTS.ratio),
+    minPerSecond: checkCount('budget.minPerSecond', o.minPerSecond ?? BUDGET_DEFAULTS.minPerSecond, 1_000_000),
+    window: checkCount('budget.window', o.window ?? BUDGET_DEFAULTS.window, 3_600_000),
+  });
+}
+
+function normalizeCircuit(value: unknown): Required<CircuitOptions> | false {
+  if (value === false) return false;
+  const o = checkObject('circuit', value ?? {});
+  checkKeys('circuit', o, ['consecutiveFailures', 'failureRate', 'window', 'minimumRps', 'halfOpenAfter']);
+  const consecutiveFailures = checkCount('circuit.consecutiveFailures', o.consecutiveFailures ?? CIRCUIT_DEFAULTS.consecutiveFailures, 1_000_000);
+  if (consecutiveFailures < 1) fail('circuit.consecutiveFailures', 'at least 1', consecutiveFailures);
+  const window = checkCount('circuit.window', o.window ?? CIRCUIT_DEFAULTS.window, 3_600_000);
+  if (window < 1000) fail('circuit.window', 'at least 1000 (ms)', window);
+  return Object.freeze({
+    consecutiveFailures,
+    failureRate: checkRatio('circuit.failureRate', o.failureRate ?? CIRCUIT_DEFAULTS.failureRate),
+    window,
+    minimumRps: checkCount('circuit.minimumRps', o.minimumRps ?? CIRCUIT_DEFAULTS.minimumRps, 1_000_000),
+    halfOpenAfter: checkCount('circuit.halfOpenAfter', o.halfOpenAfter ?? CIRCUIT_DEFAULTS.halfOpenAfter, MAX_TIMER),
+  });
 }
 
 function checkHook<T>(name: string, value: unknown): T | undefined {
@@ -254,17 +290,33 @@ function checkHook<T>(name: string, value: unknown): T | undefined {
   return value as T | undefined;
 }
 
-/** Validate the timing options `gatewayProxy` adds. http-proxy's `proxyTimeout` is taken as `responseTimeout`. */
+function checkLogger(value: unknown): GatewayLogger | undefined {
+  if (value === undefined) return undefined;
+  const l = value as Partial<GatewayLogger>;
+  if (typeof l !== 'object' || l === null || typeof l.info !== 'function' || typeof l.warn !== 'function') {
+    fail('logger', 'an object with info() and warn() (pino, console, ...)', value);
+  }
+  return l as GatewayLogger;
+}
+
+/** Validate the options `gatewayProxy` adds. http-proxy's `proxyTimeout` is taken as `responseTimeout`. */
 export function normalizeProxyExtras(o: Record<string, unknown>): NormalizedProxyExtras {
+  if (typeof o !== 'object' || o === null) fail('options', 'an object with a `target` or `router`', o);
   return Object.freeze({
     connectTimeout: checkCount('connectTimeout', o.connectTimeout ?? PROXY_DEFAULTS.connectTimeout, MAX_TIMER),
-    responseTimeout: checkCount(
-      'responseTimeout',
-      o.responseTimeout ?? o.proxyTimeout ?? PROXY_DEFAULTS.responseTimeout,
-      MAX_TIMER,
-    ),
-    onRetry: checkHook<(event: RetryEvent) => void>('onRetry', o.onRetry),
-    onGiveUp: checkHook<(event: GiveUpEvent) => void>('onGiveUp', o.onGiveUp),
+    responseTimeout: checkCount('responseTimeout', o.responseTimeout ?? o.proxyTimeout ?? PROXY_DEFAULTS.responseTimeout, MAX_TIMER),
+    deadline: checkCount('deadline', o.deadline ?? PROXY_DEFAULTS.deadline, MAX_TIMER),
+    idleTimeout: checkCount('idleTimeout', o.idleTimeout ?? PROXY_DEFAULTS.idleTimeout, MAX_TIMER),
+    maxConcurrent: checkCount('maxConcurrent', o.maxConcurrent ?? PROXY_DEFAULTS.maxConcurrent),
+    budget: normalizeBudget(o.budget),
+    circuit: normalizeCircuit(o.circuit),
+    hooks: Object.freeze({
+      onRetry: checkHook<GatewayHooks['onRetry']>('onRetry', o.onRetry),
+      onGiveUp: checkHook<GatewayHooks['onGiveUp']>('onGiveUp', o.onGiveUp),
+      onCircuitOpen: checkHook<GatewayHooks['onCircuitOpen']>('onCircuitOpen', o.onCircuitOpen),
+      onCircuitClose: checkHook<GatewayHooks['onCircuitClose']>('onCircuitClose', o.onCircuitClose),
+    }),
+    logger: checkLogger(o.logger),
   });
 }
 

@@ -1,5 +1,6 @@
 import { koaMount } from '../support/apps.js';
 import { closedPort } from '../support/fault-kit.js';
+import { describeResilience } from './resilience.js';
 import { describeGateway } from './scenarios.js';
 
 const refused = async (): Promise<never> => {
@@ -9,3 +10,5 @@ const refused = async (): Promise<never> => {
 };
 
 describeGateway('Koa 3', koaMount('koa', { refused }));
+
+describeResilience('Koa 3', koaMount('koa'));

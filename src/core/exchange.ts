@@ -1,0 +1,476 @@
+/**
+ * One client request through the proxy: its attempts, their timers, the retry loop, and the
+ * hand-over — to the client (streaming) or to the error sink. See proxy.ts for how it is reached.
+ */
+import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { pipeline, type Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pRetry from 'p-retry';
+import webOutgoing from 'http-proxy/lib/http-proxy/passes/web-outgoing.js';
+import { bodySource, type BodySource } from './body.js';
+import { OPEN } from './circuit.js';
+import { classifyError, failureOf } from './classify.js';
+import type { Emitter } from './events.js';
+import { isReplayable, type NormalizedProxyExtras, type NormalizedRetryPolicy } from './options.js';
+import { isGatewayStatus, type RequestFacts, type Responder } from './respond.js';
+import { decideRetry } from './retry.js';
+import { parseRetryAfter } from './retry-after.js';
+import type { Failure, ProxyErrorType, Reply } from './types.js';
+import type { Upstream } from './upstream.js';
+
+/** What an adapter provides for one request. */
+export interface ExchangeHooks {
+  /** The sink to answer with (the nearest gatewayErrors(), or the defaults). */
+  readonly responder: Responder;
+  /** A body a parser left behind (Express `req.body`, Koa `ctx.request.rawBody`). */
+  readonly parsedBody?: unknown;
+  /** Not for this proxy (pathFilter), or a non-upstream error: hand to the framework. */
+  skip(err?: unknown): void;
+  /** Right before the upstream response is written to the client (Koa: `ctx.respond = false`). */
+  start(): void;
+  /** The final answer is an error reply: write it. */
+  reply(reply: Reply): void;
+  /** The exchange is over from the proxy's side (response handed over, or client gone). */
+  done(): void;
+}
+
+/** Set on a response whose answer this library already decided; the status interceptor leaves it alone. */
+export const kHandled = Symbol.for('gateway-errors.handled');
+export const kExchange = Symbol('gateway-errors.exchange');
+
+export type Req = IncomingMessage & { [kExchange]?: Exchange; originalUrl?: string };
+type Res = ServerResponse & { [kHandled]?: boolean };
+
+/** One attempt's result. */
+export type AttemptResult =
+  | { kind: 'response'; proxyRes: IncomingMessage }
+  | { kind: 'failed'; failure: Failure; retryable: boolean; retryAfter?: number; proxyRes?: IncomingMessage }
+  | { kind: 'error'; error: unknown }
+  | { kind: 'aborted' };
+
+/** What the circuit counts against an upstream: failed attempts, not app errors or client aborts. */
+export const attemptFailed = (r: AttemptResult): boolean => r.kind === 'failed';
+
+export type WebFn = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  options: Record<string, unknown>,
+  cb: (err: Error) => void,
+) => void;
+
+/** Shared by all exchanges of one gatewayProxy(). */
+export interface EngineContext {
+  readonly extras: NormalizedProxyExtras;
+  readonly emit: Emitter;
+  /** The user set selfHandleResponse: their on.proxyRes writes the response. */
+  readonly userHandlesResponse: boolean;
+}
+
+class AttemptFailed extends Error {
+  constructor(readonly result: AttemptResult) {
+    super('attempt failed');
+  }
+}
+
+const XFWD = ['x-forwarded-for', 'x-forwarded-port', 'x-forwarded-proto', 'x-forwarded-host'] as const;
+const RESPONSE_PASSES = [
+  webOutgoing.removeChunked,
+  webOutgoing.setConnection,
+  webOutgoing.setRedirectHostRewrite,
+  webOutgoing.writeHeaders,
+  webOutgoing.writeStatusCode,
+];
+/** A small error body is read to the end so its keep-alive socket can be reused; a large one is dropped. */
+const DRAIN_LIMIT = 64 * 1024;
+/** Retry-After for a request refused by the concurrency limit: capacity frees up in moments. */
+const LIMIT_RETRY_AFTER = 1;
+
+function discard(res: IncomingMessage | undefined): void {
+  if (res === undefined) return;
+  const len = Number(res.headers['content-length']);
+  if (Number.isFinite(len) && len <= DRAIN_LIMIT) res.resume();
+  else res.destroy();
+}
+
+function pathOf(req: Req): string {
+  const url = req.originalUrl ?? req.url ?? '/';
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
+}
+
+/** Per-request state: the attempt loop for one client request. */
+export class Exchange {
+  readonly abort = new AbortController();
+  clientGone = false;
+  started = false;
+  current: Attempt | undefined;
+  body!: BodySource;
+  /** When the whole request must have its answer (ms since epoch), or 0 for none. */
+  deadlineAt = 0;
+  private attempts = 0;
+  private giveUpReason = 'retries_exhausted';
+  private upstream: Upstream<AttemptResult> | undefined;
+  private readonly reqListeners: { aborted: Function[]; error: Function[] };
+
+  constructor(
+    readonly req: Req,
+    readonly res: Res,
+    readonly policy: NormalizedRetryPolicy | false,
+    readonly hooks: ExchangeHooks,
+    readonly ctx: EngineContext,
+  ) {
+    this.reqListeners = { aborted: req.listeners('aborted'), error: req.listeners('error') };
+    res.once('close', this.onClientClose);
+  }
+
+  private readonly onClientClose = (): void => {
+    if (this.res.writableFinished) return;
+    this.clientGone = true;
+    this.abort.abort();
+    this.current?.cancel();
+  };
+
+  facts(): RequestFacts {
+    const { method = 'GET', headers } = this.req;
+    return { method, headers, idempotent: isReplayable(method, headers, this.policy) };
+  }
+
+  /** Runs when http-proxy-middleware has resolved target and path: the whole attempt loop. */
+  async run(web: WebFn, server: unknown, options: Record<string, unknown>, upstream: Upstream<AttemptResult>): Promise<void> {
+    const { req, policy, ctx } = this;
+    const { maxConcurrent, deadline } = ctx.extras;
+    if (maxConcurrent > 0 && upstream.active >= maxConcurrent) {
+      this.giveUpReason = 'concurrency_limit';
+      return this.conclude({ kind: 'failed', failure: { ...failureOf('connection_limit_reached'), retryAfter: LIMIT_RETRY_AFTER }, retryable: false });
+    }
+    const blocked = upstream.circuit?.blockedFor();
+    if (blocked !== undefined) return this.conclude(this.circuitOpen(blocked));
+    this.upstream = upstream;
+    upstream.active++;
+
+    const replayableRequest = policy !== false && policy.retries > 0 && isReplayable(req.method, req.headers, policy);
+    try {
+      this.body = await bodySource(req, replayableRequest, policy === false ? 0 : policy.bodyLimit, this.hooks.parsedBody);
+    } catch (err) {
+      if (this.clientGone) return this.finish();
+      return this.skip(err);
+    }
+    upstream.budget?.deposit();
+    if (deadline > 0) this.deadlineAt = Date.now() + deadline;
+    const xfwd = options.xfwd === true ? XFWD.map((h) => req.headers[h]) : undefined;
+
+    const once = (n: number): Promise<AttemptResult> => {
+      this.attempts = n;
+      if (n > 1) this.resetRequest(xfwd);
+      return new Promise<AttemptResult>((resolve) => {
+        const a = new Attempt(this, resolve);
+        this.current = a;
+        if (this.deadlineAt > 0 && this.deadlineAt <= Date.now()) return a.timeout('http_response_timeout');
+        const buffer = this.body.stream();
+        const pipe = buffer.pipe;
+        // http-proxy pipes `buffer` into the upstream request right after creating it: the one
+        // moment we can reach that request whatever the headers (its 'proxyReq' event skips
+        // requests with `Expect`).
+        buffer.pipe = function <T extends NodeJS.WritableStream>(this: Readable, dest: T, o?: { end?: boolean }): T {
+          buffer.pipe = pipe;
+          a.attach(dest as unknown as ClientRequest);
+          return pipe.call(this, dest, o) as T;
+        };
+        a.options = { ...options, buffer, selfHandleResponse: true };
+        try {
+          web.call(server, req, this.res, a.options, (err) => a.error(err));
+        } catch (err) {
+          a.error(err); // e.g. http.request() rejecting an invalid path synchronously
+        }
+      });
+    };
+    const circuit = upstream.circuit;
+    const attempt = async (n: number): Promise<AttemptResult> => {
+      if (circuit === undefined) return once(n);
+      const r = await circuit.run(() => once(n));
+      return r === OPEN ? this.circuitOpen(circuit.blockedFor() ?? 1) : r;
+    };
+
+    let result: AttemptResult;
+    if (policy === false || !replayableRequest || !this.body.replayable) {
+      if (policy !== false && !replayableRequest) this.giveUpReason = 'not_replayable';
+      result = await attempt(1);
+    } else {
+      result = await pRetry(
+        async (n) => {
+          const r = await attempt(n);
+          if (r.kind === 'failed') throw new AttemptFailed(r);
+          return r;
+        },
+        {
+          retries: policy.retries,
+          // p-retry's own delay is zero: the wait (backoff with full jitter, or the upstream's
+          // Retry-After in its place) happens in shouldRetry, after the decision, so it is never
+          // added on top of another delay and never spent after the last attempt.
+          minTimeout: 0,
+          maxTimeout: 0,
+          signal: this.abort.signal,
+          shouldRetry: ({ error, retriesConsumed }) => this.shouldRetry((error as AttemptFailed).result, retriesConsumed, policy),
+        },
+      ).catch((err: unknown): AttemptResult => {
+        if (err instanceof AttemptFailed) return err.result;
+        if (this.clientGone) return { kind: 'aborted' };
+        return { kind: 'error', error: err };
+      });
+    }
+    this.conclude(result);
+  }
+
+  private async shouldRetry(r: AttemptResult | undefined, retriesConsumed: number, policy: NormalizedRetryPolicy): Promise<boolean> {
+    if (r?.kind !== 'failed') return false;
+    const decision = decideRetry({
+      policy,
+      replayable: true,
+      retriesUsed: retriesConsumed,
+      retryable: r.retryable,
+      retryAfter: r.retryAfter,
+      responseStarted: this.started,
+      clientGone: this.clientGone,
+      remaining: this.deadlineAt > 0 ? this.deadlineAt - Date.now() : undefined,
+    });
+    if (!decision.retry) {
+      this.giveUpReason = decision.reason;
+      return false;
+    }
+    if (this.upstream?.budget?.tryWithdraw() === false) {
+      this.giveUpReason = 'budget_exhausted';
+      return false;
+    }
+    this.ctx.emit.retry({
+      upstream: this.upstream?.name ?? 'unknown',
+      attempt: retriesConsumed + 1,
+      delay: decision.delay,
+      reason: decision.reason,
+      failure: r.failure,
+      method: this.req.method ?? 'GET',
+      path: pathOf(this.req),
+    });
+    discard(r.proxyRes);
+    if (decision.delay > 0) await sleep(decision.delay, undefined, { signal: this.abort.signal });
+    return true;
+  }
+
+  private circuitOpen(retryAfter: number): AttemptResult {
+    this.giveUpReason = 'circuit_open';
+    return { kind: 'failed', failure: { ...failureOf('destination_unavailable'), retryAfter }, retryable: false };
+  }
+
+  /** Restore what http-proxy changed on `req` during the last attempt. */
+  private resetRequest(xfwd: (string | string[] | undefined)[] | undefined): void {
+    const { req } = this;
+    if (xfwd)
+      XFWD.forEach((h, i) => {
+        const v = xfwd[i];
+        if (v === undefined) delete req.headers[h];
+        else req.headers[h] = v as string;
+      });
+    // http-proxy adds an 'aborted' and an 'error' listener to req per call: drop the stale ones.
+    for (const event of ['aborted', 'error'] as const) {
+      const keep = this.reqListeners[event];
+      for (const l of req.listeners(event)) if (!keep.includes(l)) req.off(event, l as (...a: unknown[]) => void);
+    }
+  }
+
+  private conclude(result: AttemptResult): void {
+    const { res, hooks } = this;
+    switch (result.kind) {
+      case 'response':
+        return this.deliver(result.proxyRes);
+      case 'failed': {
+        if (this.clientGone) {
+          discard(result.proxyRes);
+          return this.finish();
+        }
+        const { failure, proxyRes } = result;
+        if (proxyRes !== undefined && !isGatewayStatus(proxyRes.statusCode ?? 0)) {
+          // A retried status that is not ours to brand (e.g. 429 in `statuses`): hand it over as is.
+          return this.deliver(proxyRes);
+        }
+        this.ctx.emit.giveUp({
+          upstream: this.upstream?.name ?? 'unknown',
+          attempts: this.attempts,
+          reason: this.attempts === 1 && !result.retryable && this.giveUpReason === 'retries_exhausted' ? 'not_retryable' : this.giveUpReason,
+          failure,
+          method: this.req.method ?? 'GET',
+          path: pathOf(this.req),
+        });
+        if (proxyRes !== undefined && hooks.responder.options.keepUpstreamBody) {
+          return this.deliver(proxyRes, hooks.responder.passthroughHeaders(failure, this.facts()));
+        }
+        discard(proxyRes);
+        res[kHandled] = true;
+        hooks.reply(hooks.responder.reply(failure, this.facts()));
+        return this.finish();
+      }
+      case 'error':
+        if (this.clientGone) return this.finish();
+        return this.skip(result.error);
+      case 'aborted':
+        return this.finish();
+    }
+  }
+
+  /** Hand the upstream response to the client, streaming, untouched but for http-proxy's passes. */
+  private deliver(proxyRes: IncomingMessage, extraHeaders?: Record<string, string>): void {
+    const { req, res } = this;
+    if (this.clientGone) {
+      proxyRes.destroy();
+      return this.finish();
+    }
+    this.started = true;
+    res[kHandled] = true;
+    this.hooks.start();
+    if (this.ctx.userHandlesResponse) return this.finish(); // the user's own on.proxyRes writes it
+    const options = this.current!.options;
+    for (const pass of RESPONSE_PASSES) pass(req, res, proxyRes, options);
+    if (extraHeaders) for (const [k, v] of Object.entries(extraHeaders)) res.setHeader(k, v);
+    // A body of unknown length is a stream (SSE, long poll): send the head now, not with the first
+    // chunk, so the client sees the stream open even when the first event is minutes away.
+    if (proxyRes.headers['content-length'] === undefined && !proxyRes.complete) res.flushHeaders();
+    const idle = this.ctx.extras.idleTimeout;
+    if (idle > 0 && !proxyRes.complete) {
+      // A body silent for too long is dead: end the connection (the head is gone, no page now).
+      const timer = setTimeout(() => proxyRes.destroy(Object.assign(new Error('upstream body idle'), { code: 'ETIMEDOUT' })), idle);
+      proxyRes.on('data', () => timer.refresh());
+      proxyRes.once('close', () => clearTimeout(timer));
+    }
+    // pipeline destroys the client response if the upstream dies mid-body, so the client sees
+    // an incomplete response instead of hanging, and destroys the upstream if the client leaves.
+    pipeline(proxyRes, res, () => undefined);
+    this.finish();
+  }
+
+  /** Not ours after all: hand the request back to the framework. */
+  skip(err?: unknown): void {
+    this.release();
+    this.hooks.skip(err);
+  }
+
+  private release(): void {
+    this.res.off('close', this.onClientClose);
+    delete this.req[kExchange];
+    if (this.upstream) {
+      this.upstream.active--;
+      this.upstream = undefined;
+    }
+  }
+
+  private finish(): void {
+    this.release();
+    if (this.clientGone || this.res.writableFinished) this.hooks.done();
+    else this.res.once('close', () => this.hooks.done());
+  }
+}
+
+/** One try against the upstream, with its own timers. Settles exactly once. */
+export class Attempt {
+  proxyReq: ClientRequest | undefined;
+  options: Record<string, unknown> = {};
+  private settled = false;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly x: Exchange,
+    private readonly resolve: (r: AttemptResult) => void,
+  ) {}
+
+  attach(proxyReq: ClientRequest): void {
+    this.proxyReq = proxyReq;
+    const { length } = this.x.body;
+    if (length !== undefined) {
+      proxyReq.removeHeader('transfer-encoding');
+      proxyReq.setHeader('content-length', length);
+    }
+    const { connectTimeout, responseTimeout } = this.x.ctx.extras;
+    proxyReq.once('socket', (socket: Socket) => {
+      if (this.settled) return;
+      if (socket.connecting) {
+        this.arm('connection_timeout', connectTimeout);
+        socket.once('connect', () => this.arm('http_response_timeout', responseTimeout));
+      } else this.arm('http_response_timeout', responseTimeout);
+    });
+  }
+
+  /** Start the timer for the current phase, cut short by the request's deadline. */
+  private arm(type: ProxyErrorType, ms: number): void {
+    clearTimeout(this.timer);
+    if (this.settled) return;
+    const { deadlineAt } = this.x;
+    if (deadlineAt > 0) {
+      const left = deadlineAt - Date.now();
+      if (ms === 0 || left < ms) ms = Math.max(1, left);
+    } else if (ms === 0) return;
+    this.timer = setTimeout(() => this.timeout(type), ms);
+  }
+
+  /** Settle first: destroying the request makes http-proxy report ECONNRESET "socket hang up",
+   * which would otherwise be indistinguishable from a real reset. */
+  timeout(type: ProxyErrorType): void {
+    this.fail(failureOf(type));
+    this.proxyReq?.destroy();
+  }
+
+  private settle(r: AttemptResult): void {
+    if (this.settled) return;
+    this.settled = true;
+    clearTimeout(this.timer);
+    this.resolve(r);
+  }
+
+  private fail(failure: Failure, proxyRes?: IncomingMessage, retryable = failure.retryable): void {
+    this.settle({
+      kind: 'failed',
+      failure,
+      retryable,
+      ...(failure.retryAfter !== undefined && { retryAfter: failure.retryAfter }),
+      ...(proxyRes && { proxyRes }),
+    });
+  }
+
+  error(err: unknown): void {
+    if (this.settled) return;
+    if (this.x.clientGone) return this.settle({ kind: 'aborted' });
+    const failure = classifyError(err);
+    if (failure === undefined) return this.settle({ kind: 'error', error: err });
+    this.fail(failure);
+  }
+
+  response(proxyRes: IncomingMessage): void {
+    if (this.settled) {
+      proxyRes.destroy();
+      return;
+    }
+    // Held paused until the decision; an error meanwhile must not crash the process.
+    proxyRes.on('error', () => undefined);
+    const status = proxyRes.statusCode ?? 0;
+    // Node parses a status line of "099" as 99 and then refuses to relay it; Koa asserts on it.
+    if (status < 100 || status > 599) {
+      proxyRes.destroy();
+      return this.fail(failureOf('http_protocol_error', new Error(`invalid upstream status ${status}`)));
+    }
+    const { policy, ctx } = this.x;
+    if (ctx.userHandlesResponse) return this.settle({ kind: 'response', proxyRes });
+    const retriedStatus = policy !== false && policy.statuses.has(status);
+    if (!retriedStatus && !isGatewayStatus(status)) return this.settle({ kind: 'response', proxyRes });
+    const retryAfter = parseRetryAfter(proxyRes.headers['retry-after']);
+    const failure: Failure = {
+      status: isGatewayStatus(status) ? status : 502,
+      receivedStatus: status,
+      retryable: retriedStatus,
+      ...(retryAfter !== undefined && { retryAfter }),
+    };
+    this.fail(failure, proxyRes, retriedStatus);
+  }
+
+  /** The client went away: stop the upstream request and the loop. */
+  cancel(): void {
+    this.proxyReq?.destroy();
+    this.settle({ kind: 'aborted' });
+  }
+}
