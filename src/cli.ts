@@ -1,0 +1,220 @@
+#!/usr/bin/env node
+/**
+ * `gateway-errors export`: the same branded pages as static files, for when the gateway process
+ * itself is what failed — nginx `error_page`, a CDN's or a load balancer's custom error pages.
+ */
+import { mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { STATUS_CODES } from 'node:http';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { validateBrand } from './core/brand.js';
+import { createCatalog } from './core/i18n.js';
+import { createRenderer } from './core/render.js';
+import type { ErrorView, GatewayStatus } from './core/types.js';
+
+const USAGE = `Usage: gateway-errors export --out <dir> [options]
+
+Writes 502.html 503.html 504.html, their application/problem+json twins 502.json 503.json
+504.json, and headers.json (the headers each file must be served with, including the
+Content-Security-Policy that its inline style is hashed into).
+
+Options:
+  --out <dir>            directory to write to (created if missing)        required
+  --brand <file.json>    the brand option as JSON: name, logo, colors, statusPage, ...
+  --templates <dir>      template overrides, as the templates option
+  --locales <file.json>  added or changed messages, as the locales option
+  --lang <tag>           language of the pages                              default: en
+  --retry-after <s>      seconds to advertise on 503 (the page then reloads itself)
+  --request-id <text>    shown as the reference: a placeholder your server fills in
+                         per request (nginx: sub_filter ... $request_id); default: none
+  --time <text>          shown as the time, likewise (nginx: $time_iso8601); default: none
+  -h, --help             show this help
+`;
+
+const STATUSES: readonly GatewayStatus[] = [502, 503, 504];
+
+export interface ExportOptions {
+  out: string;
+  /** Parsed `brand` option. */
+  brand?: unknown;
+  templates?: string;
+  /** Parsed `locales` option. */
+  locales?: Record<string, unknown>;
+  /** @default 'en' */
+  lang?: string;
+  /** Seconds advertised on the 503 page. */
+  retryAfter?: number;
+  /** Text shown as the reference; the row is left out when absent. */
+  requestId?: string;
+  /** Text shown as the time; the row is left out when absent. */
+  time?: string;
+}
+
+/** Write the pages. Throws (TypeError for bad options) before writing anything. */
+export function exportPages(options: ExportOptions): string[] {
+  const brand = validateBrand(options.brand);
+  const catalog = createCatalog(options.locales);
+  const lang = options.lang ?? 'en';
+  const known = catalog.languages.find((l) => l.toLowerCase() === lang.toLowerCase());
+  if (!known) throw new TypeError(`Unknown --lang '${lang}' (available: ${catalog.languages.join(', ')}).`);
+  if (options.retryAfter !== undefined && !(Number.isInteger(options.retryAfter) && options.retryAfter >= 0 && options.retryAfter <= 86400)) {
+    throw new TypeError('Expected --retry-after to be an integer number of seconds from 0 to 86400.');
+  }
+  // A static file must never silently ship the plain fallback page: fail the export instead.
+  let failure: unknown;
+  const renderer = createRenderer({
+    brand,
+    ...(options.templates !== undefined && { templates: options.templates }),
+    onTemplateError: (error) => {
+      failure ??= error;
+    },
+  });
+  const messages = catalog.get(known);
+
+  const files = new Map<string, string>();
+  const headers: Record<string, Record<string, string>> = {};
+  for (const status of STATUSES) {
+    const words = messages.statuses[`${status}`];
+    const retryAfter = status === 503 ? options.retryAfter : undefined;
+    const view: ErrorView = {
+      status,
+      title: words.title,
+      detail: words.detail,
+      ...(retryAfter !== undefined && { retryAfter }),
+      requestId: options.requestId ?? '',
+      time: options.time ?? '',
+      brand,
+      // The method is unknown to a static page; browsers show error pages for navigations,
+      // which are GETs.
+      method: 'GET',
+      idempotent: true,
+      lang: messages.lang,
+    };
+    const { html, csp } = renderer.page(view, messages);
+    if (failure !== undefined) {
+      throw new Error(`gateway-errors: the ${status} template failed: ${String(failure)}`, { cause: failure });
+    }
+    const common = {
+      'Cache-Control': 'no-store',
+      'Content-Language': messages.lang,
+      ...(retryAfter !== undefined && { 'Retry-After': String(retryAfter) }),
+    };
+    files.set(`${status}.html`, html);
+    headers[`${status}.html`] = {
+      'Content-Type': 'text/html; charset=utf-8',
+      'Content-Security-Policy': csp,
+      'X-Robots-Tag': 'noindex',
+      ...common,
+    };
+    // RFC 9457: with type about:blank the title is the status's reason phrase.
+    const problem = {
+      type: 'about:blank',
+      title: STATUS_CODES[status],
+      status,
+      detail: words.detail,
+      ...(options.requestId && { requestId: options.requestId }),
+      ...(retryAfter !== undefined && { retryAfter }),
+    };
+    files.set(`${status}.json`, `${JSON.stringify(problem, null, 2)}\n`);
+    headers[`${status}.json`] = { 'Content-Type': 'application/problem+json; charset=utf-8', ...common };
+  }
+  files.set('headers.json', `${JSON.stringify(headers, null, 2)}\n`);
+
+  mkdirSync(options.out, { recursive: true });
+  const written: string[] = [];
+  for (const [name, content] of files) {
+    const file = path.join(options.out, name);
+    writeFileSync(file, content);
+    written.push(file);
+  }
+  return written;
+}
+
+function readJson(file: string, flag: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (cause) {
+    throw new Error(`Cannot read ${flag} file ${file}: ${(cause as Error).message}`, { cause });
+  }
+  try {
+    return JSON.parse(text);
+  } catch (cause) {
+    throw new Error(`${flag} file ${file} is not valid JSON: ${(cause as Error).message}`, { cause });
+  }
+}
+
+interface Io {
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+/** The command line. Returns the exit code instead of exiting, so tests can call it. */
+export function main(argv: readonly string[], io: Io = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) }): number {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      strict: true,
+      options: {
+        out: { type: 'string' },
+        brand: { type: 'string' },
+        templates: { type: 'string' },
+        locales: { type: 'string' },
+        lang: { type: 'string' },
+        'retry-after': { type: 'string' },
+        'request-id': { type: 'string' },
+        time: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (error) {
+    io.err(`${(error as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    io.out(USAGE);
+    return 0;
+  }
+  if (positionals[0] !== 'export' || positionals.length > 1) {
+    io.err(`${positionals.length ? `Unknown command '${positionals.join(' ')}'.` : 'Missing command.'}\n\n${USAGE}`);
+    return 2;
+  }
+  if (!values.out) {
+    io.err(`Missing --out <dir>.\n\n${USAGE}`);
+    return 2;
+  }
+  try {
+    const retryAfter = values['retry-after'];
+    const written = exportPages({
+      out: values.out,
+      ...(values.brand !== undefined && { brand: readJson(values.brand, '--brand') }),
+      ...(values.templates !== undefined && { templates: values.templates }),
+      ...(values.locales !== undefined && { locales: readJson(values.locales, '--locales') as Record<string, unknown> }),
+      ...(values.lang !== undefined && { lang: values.lang }),
+      ...(retryAfter !== undefined && { retryAfter: /^\d+$/.test(retryAfter) ? Number(retryAfter) : Number.NaN }),
+      ...(values['request-id'] !== undefined && { requestId: values['request-id'] }),
+      ...(values.time !== undefined && { time: values.time }),
+    });
+    io.out(`${written.map((file) => `wrote ${file}`).join('\n')}\n`);
+    return 0;
+  } catch (error) {
+    io.err(`gateway-errors export: ${(error as Error).message}\n`);
+    return 1;
+  }
+}
+
+// Run only as a program (npm links bin files, hence the realpath), not when imported by tests.
+const invoked = process.argv[1];
+if (invoked !== undefined) {
+  let self = false;
+  try {
+    self = pathToFileURL(realpathSync(invoked)).href === import.meta.url;
+  } catch {
+    self = false;
+  }
+  if (self) process.exitCode = main(process.argv.slice(2));
+}
