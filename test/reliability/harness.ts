@@ -186,3 +186,51 @@ export function describeError(err: unknown): string {
   if (err instanceof Error) return `${(err as NodeJS.ErrnoException).code ?? err.name}: ${err.message}`;
   return String(err);
 }
+
+/** Like test/support/client.ts `send`, but the body goes out as the given chunks (chunked when no Content-Length is set). */
+export function sendChunks(
+  url: string,
+  options: { method?: string; headers?: Record<string, string>; chunks: Buffer[]; timeout?: number },
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer; complete: boolean }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: options.method ?? 'POST', headers: options.headers ?? {}, agent: false });
+    const timer = setTimeout(() => req.destroy(new Error(`no answer from ${url}`)), options.timeout ?? 10_000);
+    req.on('response', (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (c: Buffer) => parts.push(c));
+      const done = (complete: boolean): void => {
+        clearTimeout(timer);
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts), complete });
+      };
+      res.on('end', () => done(true));
+      res.on('aborted', () => done(false));
+      res.on('error', () => done(false));
+    });
+    req.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    for (const c of options.chunks) req.write(c);
+    req.end();
+  });
+}
+
+/** Run `task(i)` for i in [0, count) with at most `concurrency` in flight. */
+export async function pool(count: number, concurrency: number, task: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < count) await task(next++);
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
+}
+
+/**
+ * Errors that reached the framework, minus one expected kind: Koa reports (app 'error' event,
+ * logged by default) a response that was cut because the upstream died after its head went out
+ * (ECONNRESET 'aborted', `headerSent: true`). Express does not report it. Nothing else is expected.
+ */
+export function unexpectedErrors(errors: unknown[]): string[] {
+  return errors
+    .filter((e) => !((e as { headerSent?: boolean }).headerSent === true && (e as NodeJS.ErrnoException).code === 'ECONNRESET'))
+    .map(describeError);
+}
