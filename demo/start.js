@@ -1,0 +1,224 @@
+/**
+ * `npm start`: an Express gateway using gateway-errors, in front of a deliberately flaky upstream,
+ * both on 127.0.0.1. Switch the upstream's behaviour on the control page and watch the console:
+ * one line per retry, per failure, per answer.
+ *
+ *   PORT=3000 UPSTREAM_PORT=4000 node demo/start.js   (these are the defaults; 0 picks a free port)
+ *
+ * It imports the built package by its own name, exactly as an application would: run
+ * `npm run build` first (`npm start` does).
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import http from 'node:http';
+import express from 'express';
+import { gatewayErrors, gatewayProxy } from 'gateway-errors/express';
+import { MODES, startUpstream } from './upstream.js';
+import { controlPage } from './page.js';
+
+const HOST = '127.0.0.1';
+const PORT = port('PORT', 3000);
+const UPSTREAM_PORT = port('UPSTREAM_PORT', 4000);
+/** The gateway gives up on a silent upstream after this long (the "slow" mode takes 3 s). */
+const RESPONSE_TIMEOUT = 1000;
+
+const color = process.stdout.isTTY && !process.env.NO_COLOR;
+const paint = (code) => (text) => (color ? `\u001b[${code}m${text}\u001b[0m` : text);
+const dim = paint('2');
+const green = paint('32');
+const yellow = paint('33');
+const red = paint('31');
+const bold = paint('1');
+
+function port(name, fallback) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number.parseInt(raw, 10);
+  if (!/^[0-9]+$/.test(raw) || n > 65535) {
+    console.error(`${name} must be a port number from 0 to 65535, got ${JSON.stringify(raw)}.`);
+    process.exit(1);
+  }
+  return n;
+}
+
+function busy(err, name, value) {
+  if (err?.code === 'EADDRINUSE') {
+    console.error(
+      `\nPort ${value} on ${HOST} is already in use (${name}). Stop what runs there, or pick other ports:\n\n` +
+        `  PORT=3100 UPSTREAM_PORT=4100 npm start\n`,
+    );
+  } else {
+    console.error(`Cannot listen on ${HOST}:${value} (${name}): ${err?.message ?? err}`);
+  }
+  process.exit(1);
+}
+
+const time = () => dim(new Date().toTimeString().slice(0, 8));
+const log = (line) => console.log(`${time()} ${line}`);
+
+/** What failed, in the words of the Proxy-Status header. */
+function what(failure) {
+  if (failure.error) return `${failure.error} → ${failure.status}`;
+  if (failure.receivedStatus) return `upstream answered ${failure.receivedStatus}`;
+  return String(failure.status);
+}
+
+const REASONS = {
+  retries_exhausted: 'retries used up',
+  not_retryable: 'a retry cannot mend this failure',
+  not_replayable: 'not safe to replay (method not idempotent, no Idempotency-Key)',
+  retry_after_too_long: 'its Retry-After is longer than the gateway waits',
+  response_started: 'the response had already started',
+  client_gone: 'the client went away',
+  deadline: 'the request deadline passed',
+  budget_exhausted: 'the retry budget is spent',
+  circuit_open: 'the circuit is open, the upstream is given a rest',
+  concurrency_limit: 'too many requests in flight',
+};
+
+// ---------------------------------------------------------------------------------------------
+// The upstream
+
+let upstream;
+try {
+  upstream = await startUpstream({ port: UPSTREAM_PORT, host: HOST });
+} catch (err) {
+  busy(err, 'UPSTREAM_PORT', UPSTREAM_PORT);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The gateway: this is the part an application writes.
+
+/** Which client request a hook call belongs to: the hooks run inside the request's async context. */
+const current = new AsyncLocalStorage();
+let requests = 0;
+
+const app = express();
+const gateway = gatewayErrors({
+  brand: { name: 'Demo Shop', statusPage: '/', support: 'mailto:support@example.com' },
+});
+app.use(gateway);
+
+app.get('/', (req, res) => {
+  res.type('html').send(controlPage({ mode: upstream.mode, modes: MODES, base: baseUrl() }));
+});
+app.post('/demo/mode/:mode', async (req, res) => {
+  const mode = req.params.mode;
+  if (!Object.hasOwn(MODES, mode)) {
+    res.status(404).type('text').send(`unknown mode "${mode}"; modes: ${Object.keys(MODES).join(', ')}\n`);
+    return;
+  }
+  await upstream.setMode(mode);
+  log(bold(`upstream is now ${mode}: ${MODES[mode]}`));
+  if (req.accepts(['text', 'html']) === 'html') res.redirect(303, '/');
+  else res.type('text').send(`upstream mode: ${mode} (${MODES[mode]})\n`);
+});
+app.get('/favicon.ico', (req, res) => {
+  res.status(204).end();
+});
+
+// Number every API request and report how it ended.
+app.use('/api', (req, res, next) => {
+  const state = { id: ++requests, retries: 0, gaveUp: false, start: Date.now() };
+  req.headers['x-demo-request'] = String(state.id); // lets the upstream tell retries apart
+  res.on('close', () => {
+    const label = `#${state.id} ${req.method} ${req.originalUrl}`;
+    const ms = `${Date.now() - state.start} ms`;
+    if (!res.writableFinished) {
+      log(red(`✗ ${label}  ${res.statusCode} head sent, then the upstream died mid-body: connection cut, not retried (${ms})`));
+    } else if (state.gaveUp) {
+      // Already reported by onGiveUp.
+    } else if (res.statusCode >= 500) {
+      log(red(`✗ ${label}  ${res.statusCode} (${ms})`));
+    } else if (state.retries > 0) {
+      log(green(`✓ ${label}  ${res.statusCode} after ${state.retries + 1} attempts: recovered (${ms})`));
+    } else {
+      log(`✓ ${label}  ${res.statusCode} (${ms})`);
+    }
+  });
+  current.run(state, next);
+});
+
+app.use(
+  '/api',
+  gatewayProxy({
+    target: upstream.url,
+    responseTimeout: RESPONSE_TIMEOUT,
+    // retry: the defaults (2 retries for idempotent methods, full-jitter backoff, Retry-After up to 2 s)
+    // circuit: the defaults (opens after 5 failed attempts in a row, one probe after 5 s)
+    onRetry(event) {
+      const state = current.getStore();
+      if (state) state.retries = event.attempt;
+      const wait = event.reason === 'retry_after' ? `waiting ${event.delay} ms as its Retry-After asks` : `retrying in ${event.delay} ms (backoff)`;
+      log(yellow(`↻ #${state?.id ?? '?'} ${event.method} ${event.path}  attempt ${event.attempt} failed: ${what(event.failure)}; ${wait}`));
+    },
+    onGiveUp(event) {
+      const state = current.getStore();
+      if (state) state.gaveUp = true;
+      const tries = event.attempts === 0 ? 'no attempt' : event.attempts === 1 ? '1 attempt' : `${event.attempts} attempts`;
+      log(
+        red(`✗ #${state?.id ?? '?'} ${event.method} ${event.path}  ${event.failure.status} after ${tries}: ${what(event.failure)}; ` +
+          `${REASONS[event.reason] ?? event.reason}`),
+      );
+    },
+    onCircuitOpen(event) {
+      log(bold(red(`⚡ circuit to ${event.upstream} OPEN: requests get a 503 at once, no upstream call; one probe in ${event.retryAfter} s`)));
+    },
+    onCircuitClose(event) {
+      log(bold(green(`⚡ circuit to ${event.upstream} closed: the probe succeeded, traffic flows again`)));
+    },
+  }),
+);
+app.use(gateway.errorHandler);
+
+const server = http.createServer(app);
+server.keepAliveTimeout = 5000;
+await new Promise((resolve) => {
+  server.once('error', (err) => busy(err, 'PORT', PORT));
+  server.listen(PORT, HOST, resolve);
+});
+
+function baseUrl() {
+  return `http://${HOST}:${server.address().port}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tell the newcomer what to open, then show one recovered retry straight away.
+
+const base = baseUrl();
+console.log(`
+${bold('gateway-errors demo')}: an Express gateway in front of a deliberately flaky upstream.
+
+  control page     ${bold(`${base}/`)}   switch the upstream's behaviour here
+  the branded page ${bold(`${base}/api/hello?mode=maintenance`)}   (a 503, open it in a browser)
+  through the proxy${bold(` ${base}/api/hello`)}   open it after each switch
+  upstream         ${upstream.url}/   (mode: ${upstream.mode})
+
+  curl -i ${base}/api/hello                                  text/plain answer
+  curl -i -H 'accept: application/json' ${base}/api/hello    problem+json answer
+  curl -i -X POST ${base}/api/orders                          a POST is never replayed
+  curl -X POST ${base}/demo/mode/refusing                     switch mode (${Object.keys(MODES).join(', ')})
+
+Each retry, failure and answer is printed below. Ctrl-C stops.
+`);
+
+log(dim(`self-check: GET /api/hello through the gateway, upstream mode ${upstream.mode}`));
+await new Promise((resolve) => {
+  const req = http.get(`${base}/api/hello`, { headers: { accept: 'application/json' }, agent: false }, (res) => {
+    res.resume();
+    res.on('end', resolve);
+    res.on('error', resolve);
+  });
+  req.on('error', resolve);
+  req.setTimeout(10_000, () => req.destroy());
+});
+
+let stopping = false;
+async function stop() {
+  if (stopping) return;
+  stopping = true;
+  server.closeAllConnections();
+  await Promise.all([new Promise((resolve) => server.close(resolve)), upstream.close()]);
+  process.exit(0);
+}
+process.on('SIGINT', stop);
+process.on('SIGTERM', stop);

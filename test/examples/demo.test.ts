@@ -1,0 +1,101 @@
+/**
+ * The `npm start` demo, run as a newcomer runs it (`node demo/start.js` after the build), on free
+ * ports: it prints where to go, shows a recovered retry on its own, switches the upstream live,
+ * and prints one line per retry, failure and circuit change.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { send } from '../support/client.js';
+import { start, type Running } from './run.js';
+
+const HTML = { accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' };
+
+describe('npm start (demo/start.js)', () => {
+  let demo: Running;
+  let url: string;
+
+  beforeAll(async () => {
+    demo = await start('demo/start.js', { PORT: '0', UPSTREAM_PORT: '0' });
+    url = demo.url;
+  });
+  afterAll(async () => {
+    await demo?.stop();
+  });
+
+  const mode = async (name: string): Promise<void> => {
+    const r = await send(`${url}/demo/mode/${name}`, { method: 'POST' });
+    expect(r.status).toBe(200);
+    expect(r.body).toContain(`upstream mode: ${name}`);
+  };
+
+  it('prints the URLs to open and recovers its own first request with a printed retry', async () => {
+    expect(demo.output()).toContain(`${url}/api/hello?mode=maintenance`);
+    await demo.waitFor(/↻ #1 GET \/api\/hello {2}attempt 1 failed: connection_terminated/);
+    await demo.waitFor(/✓ #1 GET \/api\/hello {2}200 after 2 attempts: recovered/);
+  });
+
+  it('serves the control page with a switch per mode', async () => {
+    const r = await send(`${url}/`, { headers: HTML });
+    expect(r.status).toBe(200);
+    for (const name of ['healthy', 'flaky', 'slow', 'refusing', 'maintenance', 'dying']) {
+      expect(r.body).toContain(`action="/demo/mode/${name}"`);
+    }
+  });
+
+  it('shows the branded 503 page for one request in maintenance mode', async () => {
+    const r = await send(`${url}/api/hello?mode=maintenance`, { headers: HTML });
+    expect(r.status).toBe(503);
+    expect(r.headers['retry-after']).toBe('120');
+    expect(r.headers['proxy-status']).toBe('gateway-errors; received-status=503');
+    expect(r.body).toContain('Demo Shop');
+    await demo.waitFor(/✗ #\d+ GET \/api\/hello {2}503 after 1 attempt: upstream answered 503; its Retry-After is longer/);
+  });
+
+  it('waits out a one-second Retry-After in flaky mode and prints the wait', async () => {
+    const r = await send(`${url}/api/hello`, { headers: { accept: 'application/json' } });
+    expect(r.status).toBe(200);
+    const { request, attempt } = JSON.parse(r.body) as { request: string; attempt: number };
+    expect(attempt).toBe(2);
+    // Even request numbers get a 503 with Retry-After: 1 first, odd ones a reset.
+    const expected = Number(request) % 2 === 0 ? 'waiting 1000 ms as its Retry-After asks' : 'retrying in';
+    await demo.waitFor(new RegExp(`↻ #${request} GET /api/hello {2}attempt 1 failed: .*; ${expected}`));
+  });
+
+  it('does not replay a POST and says so', async () => {
+    await mode('maintenance');
+    const r = await send(`${url}/api/orders`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
+    expect(r.status).toBe(503);
+    expect(r.body).toContain('may already have gone through');
+    await demo.waitFor(/✗ #\d+ POST \/api\/orders {2}503 after 1 attempt: .*not safe to replay/);
+  });
+
+  it('answers 502 connection_refused when the upstream stops listening, then opens the circuit', async () => {
+    await mode('healthy'); // the circuit counts consecutive failures: start from a success
+    expect((await send(`${url}/api/hello`)).status).toBe(200);
+    await mode('refusing');
+    const first = await send(`${url}/api/hello`);
+    expect(first.status).toBe(502);
+    expect(first.headers['proxy-status']).toBe('gateway-errors; error=connection_refused');
+    await demo.waitFor(/✗ #\d+ GET \/api\/hello {2}502 after 3 attempts: connection_refused/);
+    await send(`${url}/api/hello`); // attempts 4 and 5 in a row open the circuit
+    await demo.waitFor(/⚡ circuit to http:\/\/127\.0\.0\.1:\d+ OPEN/);
+    const fast = await send(`${url}/api/hello`);
+    expect(fast.status).toBe(503);
+    expect(fast.headers['proxy-status']).toBe('gateway-errors; error=destination_unavailable');
+    expect(Number(fast.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    await demo.waitFor(/503 after no attempt: .*the circuit is open/);
+  });
+
+  it('cuts the connection when the upstream dies mid-body, and prints it', async () => {
+    await mode('dying');
+    // The circuit is still open from the previous case: requests get a 503 until its probe
+    // (after 5 s) reaches the upstream, which then answers, closing the circuit.
+    let r = await send(`${url}/api/hello`);
+    for (let i = 0; i < 40 && r.status === 503; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      r = await send(`${url}/api/hello`);
+    }
+    expect(r.status).toBe(200);
+    expect(r.complete).toBe(false);
+    await demo.waitFor(/✗ #\d+ GET \/api\/hello {2}200 head sent, then the upstream died mid-body/);
+  });
+});
