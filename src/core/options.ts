@@ -143,6 +143,11 @@ export const PROXY_DEFAULTS = Object.freeze({
 const TOKEN = /^[A-Za-z*][A-Za-z0-9:/!#$%&'*+.^_`|~-]*$/; // RFC 8941 sf-token
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/; // RFC 9110 token
 
+/** Only `undefined` means "use the default": `null` is a value, and a wrong one. */
+function or<T>(value: unknown, fallback: T): unknown {
+  return value === undefined ? fallback : value;
+}
+
 function fail(name: string, expected: string, value: unknown): never {
   const shown = typeof value === 'string' ? JSON.stringify(value) : String(value);
   throw new TypeError(`gateway-errors: \`${name}\` must be ${expected}, got ${shown}.`);
@@ -179,8 +184,8 @@ export function normalizeRetry(input: RetryPolicy | false, name = 'retry'): Norm
   if (input === false) return false;
   const o = checkObject(name, input);
   checkKeys(name, o, RETRY_KEYS);
-  const retries = checkCount(`${name}.retries`, o.retries ?? RETRY_DEFAULTS.retries, 100);
-  const methods = o.methods ?? RETRY_DEFAULTS.methods;
+  const retries = checkCount(`${name}.retries`, or(o.retries, RETRY_DEFAULTS.retries), 100);
+  const methods = or(o.methods, RETRY_DEFAULTS.methods);
   if (!Array.isArray(methods) || !methods.every((m) => typeof m === 'string' && HEADER_NAME.test(m))) {
     fail(`${name}.methods`, 'an array of method names', methods);
   }
@@ -188,14 +193,14 @@ export function normalizeRetry(input: RetryPolicy | false, name = 'retry'): Norm
   if (key !== false && (typeof key !== 'string' || !HEADER_NAME.test(key))) {
     fail(`${name}.idempotencyKey`, 'a header name or false', key);
   }
-  const statuses = o.statuses ?? RETRY_DEFAULTS.statuses;
+  const statuses = or(o.statuses, RETRY_DEFAULTS.statuses);
   if (!Array.isArray(statuses) || !statuses.every((s) => Number.isInteger(s) && s >= 400 && s <= 599)) {
     fail(`${name}.statuses`, 'an array of status codes from 400 to 599', statuses);
   }
-  const baseDelay = checkCount(`${name}.baseDelay`, o.baseDelay ?? RETRY_DEFAULTS.baseDelay, MAX_TIMER);
-  const maxDelay = checkCount(`${name}.maxDelay`, o.maxDelay ?? RETRY_DEFAULTS.maxDelay, MAX_TIMER);
-  const maxRetryAfter = checkCount(`${name}.maxRetryAfter`, o.maxRetryAfter ?? maxDelay, MAX_TIMER);
-  const bodyLimit = checkCount(`${name}.bodyLimit`, o.bodyLimit ?? RETRY_DEFAULTS.bodyLimit);
+  const baseDelay = checkCount(`${name}.baseDelay`, or(o.baseDelay, RETRY_DEFAULTS.baseDelay), MAX_TIMER);
+  const maxDelay = checkCount(`${name}.maxDelay`, or(o.maxDelay, RETRY_DEFAULTS.maxDelay), MAX_TIMER);
+  const maxRetryAfter = checkCount(`${name}.maxRetryAfter`, or(o.maxRetryAfter, maxDelay), MAX_TIMER);
+  const bodyLimit = checkCount(`${name}.bodyLimit`, or(o.bodyLimit, RETRY_DEFAULTS.bodyLimit));
   return Object.freeze({
     retries,
     methods: new Set(methods.map((m: string) => m.toUpperCase())),
@@ -222,21 +227,21 @@ const GATEWAY_KEYS = ['brand', 'templates', 'proxyName', 'retryAfter', 'expose',
 export function normalizeGateway(input: GatewayErrorsOptions | undefined, name = 'options'): NormalizedGatewayOptions {
   const o = input === undefined ? {} : checkObject(name, input);
   checkKeys(name, o, GATEWAY_KEYS);
-  const proxyName = o.proxyName ?? GATEWAY_DEFAULTS.proxyName;
+  const proxyName = or(o.proxyName, GATEWAY_DEFAULTS.proxyName);
   if (typeof proxyName !== 'string' || !TOKEN.test(proxyName) || proxyName.length > 64) {
     fail(`${name}.proxyName`, 'an RFC 8941 token of at most 64 characters', proxyName);
   }
-  const expose = o.expose ?? GATEWAY_DEFAULTS.expose;
+  const expose = or(o.expose, GATEWAY_DEFAULTS.expose);
   if (typeof expose !== 'boolean') fail(`${name}.expose`, 'a boolean', expose);
-  const keep = o.keepUpstreamBody ?? GATEWAY_DEFAULTS.keepUpstreamBody;
+  const keep = or(o.keepUpstreamBody, GATEWAY_DEFAULTS.keepUpstreamBody);
   if (typeof keep !== 'boolean') fail(`${name}.keepUpstreamBody`, 'a boolean', keep);
   if (o.templates !== undefined && typeof o.templates !== 'string') fail(`${name}.templates`, 'a directory path', o.templates);
   return Object.freeze({
     proxyName,
-    retryAfter: checkCount(`${name}.retryAfter`, o.retryAfter ?? GATEWAY_DEFAULTS.retryAfter, 86_400),
+    retryAfter: checkCount(`${name}.retryAfter`, or(o.retryAfter, GATEWAY_DEFAULTS.retryAfter), 86_400),
     expose,
     keepUpstreamBody: keep,
-    bodyLimit: checkCount(`${name}.bodyLimit`, o.bodyLimit ?? GATEWAY_DEFAULTS.bodyLimit),
+    bodyLimit: checkCount(`${name}.bodyLimit`, or(o.bodyLimit, GATEWAY_DEFAULTS.bodyLimit)),
   });
 }
 
@@ -259,29 +264,29 @@ function checkRatio(name: string, value: unknown): number {
 
 function normalizeBudget(value: unknown): Required<RetryBudgetOptions> | false {
   if (value === false) return false;
-  const o = checkObject('budget', value ?? {});
+  const o = checkObject('budget', or(value, {}));
   checkKeys('budget', o, ['ratio', 'minPerSecond', 'window']);
   return Object.freeze({
-    ratio: checkRatio('budget.ratio', o.ratio ?? BUDGET_DEFAULTS.ratio),
-    minPerSecond: checkCount('budget.minPerSecond', o.minPerSecond ?? BUDGET_DEFAULTS.minPerSecond, 1_000_000),
-    window: checkCount('budget.window', o.window ?? BUDGET_DEFAULTS.window, 3_600_000),
+    ratio: checkRatio('budget.ratio', or(o.ratio, BUDGET_DEFAULTS.ratio)),
+    minPerSecond: checkCount('budget.minPerSecond', or(o.minPerSecond, BUDGET_DEFAULTS.minPerSecond), 1_000_000),
+    window: checkCount('budget.window', or(o.window, BUDGET_DEFAULTS.window), 3_600_000),
   });
 }
 
 function normalizeCircuit(value: unknown): Required<CircuitOptions> | false {
   if (value === false) return false;
-  const o = checkObject('circuit', value ?? {});
+  const o = checkObject('circuit', or(value, {}));
   checkKeys('circuit', o, ['consecutiveFailures', 'failureRate', 'window', 'minimumRps', 'halfOpenAfter']);
-  const consecutiveFailures = checkCount('circuit.consecutiveFailures', o.consecutiveFailures ?? CIRCUIT_DEFAULTS.consecutiveFailures, 1_000_000);
+  const consecutiveFailures = checkCount('circuit.consecutiveFailures', or(o.consecutiveFailures, CIRCUIT_DEFAULTS.consecutiveFailures), 1_000_000);
   if (consecutiveFailures < 1) fail('circuit.consecutiveFailures', 'at least 1', consecutiveFailures);
-  const window = checkCount('circuit.window', o.window ?? CIRCUIT_DEFAULTS.window, 3_600_000);
+  const window = checkCount('circuit.window', or(o.window, CIRCUIT_DEFAULTS.window), 3_600_000);
   if (window < 1000) fail('circuit.window', 'at least 1000 (ms)', window);
   return Object.freeze({
     consecutiveFailures,
-    failureRate: checkRatio('circuit.failureRate', o.failureRate ?? CIRCUIT_DEFAULTS.failureRate),
+    failureRate: checkRatio('circuit.failureRate', or(o.failureRate, CIRCUIT_DEFAULTS.failureRate)),
     window,
-    minimumRps: checkCount('circuit.minimumRps', o.minimumRps ?? CIRCUIT_DEFAULTS.minimumRps, 1_000_000),
-    halfOpenAfter: checkCount('circuit.halfOpenAfter', o.halfOpenAfter ?? CIRCUIT_DEFAULTS.halfOpenAfter, MAX_TIMER),
+    minimumRps: checkCount('circuit.minimumRps', or(o.minimumRps, CIRCUIT_DEFAULTS.minimumRps), 1_000_000),
+    halfOpenAfter: checkCount('circuit.halfOpenAfter', or(o.halfOpenAfter, CIRCUIT_DEFAULTS.halfOpenAfter), MAX_TIMER),
   });
 }
 
@@ -303,11 +308,11 @@ function checkLogger(value: unknown): GatewayLogger | undefined {
 export function normalizeProxyExtras(o: Record<string, unknown>): NormalizedProxyExtras {
   if (typeof o !== 'object' || o === null) fail('options', 'an object with a `target` or `router`', o);
   return Object.freeze({
-    connectTimeout: checkCount('connectTimeout', o.connectTimeout ?? PROXY_DEFAULTS.connectTimeout, MAX_TIMER),
-    responseTimeout: checkCount('responseTimeout', o.responseTimeout ?? o.proxyTimeout ?? PROXY_DEFAULTS.responseTimeout, MAX_TIMER),
-    deadline: checkCount('deadline', o.deadline ?? PROXY_DEFAULTS.deadline, MAX_TIMER),
-    idleTimeout: checkCount('idleTimeout', o.idleTimeout ?? PROXY_DEFAULTS.idleTimeout, MAX_TIMER),
-    maxConcurrent: checkCount('maxConcurrent', o.maxConcurrent ?? PROXY_DEFAULTS.maxConcurrent),
+    connectTimeout: checkCount('connectTimeout', or(o.connectTimeout, PROXY_DEFAULTS.connectTimeout), MAX_TIMER),
+    responseTimeout: checkCount('responseTimeout', or(o.responseTimeout, or(o.proxyTimeout, PROXY_DEFAULTS.responseTimeout)), MAX_TIMER),
+    deadline: checkCount('deadline', or(o.deadline, PROXY_DEFAULTS.deadline), MAX_TIMER),
+    idleTimeout: checkCount('idleTimeout', or(o.idleTimeout, PROXY_DEFAULTS.idleTimeout), MAX_TIMER),
+    maxConcurrent: checkCount('maxConcurrent', or(o.maxConcurrent, PROXY_DEFAULTS.maxConcurrent)),
     budget: normalizeBudget(o.budget),
     circuit: normalizeCircuit(o.circuit),
     hooks: Object.freeze({

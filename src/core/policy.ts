@@ -9,7 +9,7 @@ export type RetryOption<T> = RetryPolicy | false | ((req: T) => RetryPolicy | fa
 
 export function resolvePolicy<T>(option: RetryOption<T>): (req: T) => NormalizedRetryPolicy | false {
   if (typeof option !== 'function') {
-    const fixed = normalizeRetry(option ?? {});
+    const fixed = normalizeRetry(option === undefined ? {} : option);
     return () => fixed;
   }
   const cache = new WeakMap<object, NormalizedRetryPolicy>();

@@ -39,6 +39,19 @@ const OWN_OPTIONS = [
   'errors', 'proxyTimeout', 'onRetry', 'onGiveUp', 'onCircuitOpen', 'onCircuitClose',
 ];
 
+/** http-proxy-middleware checks only that a target exists; a wrong one would fail every request. */
+function checkTarget(target: unknown, router: unknown): void {
+  if (target === undefined) {
+    if (router === undefined) throw new TypeError('gateway-errors: `target` (or `router`) is required.');
+    return;
+  }
+  if (typeof target === 'string') {
+    if (URL.canParse(target)) return;
+  } else if (typeof target === 'object' && target !== null) return;
+  const shown = typeof target === 'string' ? JSON.stringify(target) : String(target);
+  throw new TypeError(`gateway-errors: \`target\` must be a URL string, a URL or an object with host and port, got ${shown}.`);
+}
+
 /** Target protocol after http-proxy-middleware's router: picks the matching keep-alive agent. */
 function isHttps(target: unknown): boolean {
   if (typeof target === 'string') return target.startsWith('https:') || target.startsWith('wss:');
@@ -56,9 +69,7 @@ function isHttps(target: unknown): boolean {
  */
 export function createProxyEngine(options: HpmOptions & Record<string, unknown>): ProxyEngine {
   const extras = normalizeProxyExtras(options);
-  if (options.target === undefined && options.router === undefined) {
-    throw new TypeError('gateway-errors: `target` (or `router`) is required.');
-  }
+  checkTarget(options.target, options.router);
   const emit = createEmitter(extras.hooks, extras.logger);
   const ctx: EngineContext = { extras, emit, userHandlesResponse: options.selfHandleResponse === true };
   const upstreams = new Upstreams<AttemptResult>((name) => new Upstream(name, extras, attemptFailed, emit));

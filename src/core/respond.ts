@@ -62,10 +62,11 @@ function upstreamDetails(cause: unknown): { code?: string; message?: string } | 
 }
 
 /** Create the sink for one `gatewayErrors()` configuration. Throws at setup on bad options. */
-export function createResponder(input?: GatewayErrorsOptions, name = 'options'): Responder {
-  const options = normalizeGateway(input, name);
-  const brand: Brand = validateBrand(input?.brand ?? {});
-  const catalog: Catalog = createCatalog(input?.locales as Record<string, unknown> | undefined);
+export function createResponder(input?: GatewayErrorsOptions, prefix?: string): Responder {
+  const options = normalizeGateway(input, prefix ?? 'options');
+  const at = (key: string) => (prefix === undefined ? key : `${prefix}.${key}`);
+  const brand: Brand = validateBrand(input?.brand === undefined ? {} : input.brand, at('brand'));
+  const catalog: Catalog = createCatalog(input?.locales as Record<string, unknown> | undefined, at('locales'));
   const renderer: Renderer = createRenderer({ brand, ...(input?.templates !== undefined && { templates: input.templates }) });
 
   function retryAfterOf(failure: Failure): number | undefined {

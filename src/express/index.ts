@@ -53,7 +53,7 @@ export type GatewayProxyOptions = HpmOptions<Request, Response> & GatewayProxyEx
  */
 export function gatewayProxy(options: GatewayProxyOptions): RequestHandler {
   const policyFor = resolvePolicy<Request>(options?.retry);
-  const fallback = options?.errors ? createResponder(options.errors, 'errors') : undefined;
+  const fallback = options?.errors === undefined ? undefined : createResponder(options.errors, 'errors');
   const engine = createProxyEngine(options as never);
   return function gatewayProxyMiddleware(req: Request, res: Response, next: NextFunction): void {
     let policy: NormalizedRetryPolicy | false;

@@ -77,7 +77,7 @@ export type GatewayProxyOptions = HpmOptions<IncomingMessage, ServerResponse> & 
  */
 export function gatewayProxy(options: GatewayProxyOptions): Middleware {
   const policyFor = resolvePolicy<Context>(options?.retry);
-  const fallback = options?.errors ? createResponder(options.errors, 'errors') : undefined;
+  const fallback = options?.errors === undefined ? undefined : createResponder(options.errors, 'errors');
   const engine = createProxyEngine(options as never);
   return function gatewayProxyMiddleware(ctx: Context, next: Next): Promise<void> {
     const policy = policyFor(ctx);

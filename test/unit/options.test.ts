@@ -220,38 +220,36 @@ describe.each(adapters)('options of %s', (_name, adapter) => {
 });
 
 /**
- * Known gaps, reported on issue 5: `null` is read as "use the default" by `??`, so these slip
- * through silently, and options of `errors` are named without their `errors.` prefix. Each
- * `it.fails` documents the gap and fails loudly once the gap is closed: then turn it into a
- * plain `it` (move the cases into the tables above).
+ * Once gaps, now closed: `null` is a value, not "use the default" (only `undefined` is), and
+ * options inside `errors` are named with their `errors.` prefix.
  */
-describe.each(adapters)('gaps in the option checks of %s', (_name, adapter) => {
+describe.each(adapters)('null values and nested names in the option checks of %s', (_name, adapter) => {
   const proxy = (o: Record<string, unknown>) => () => adapter.gatewayProxy({ target: TARGET, ...o } as never);
-  it.fails('rejects retry: null instead of taking it as the default policy', () => {
+  it('rejects retry: null instead of taking it as the default policy', () => {
     expectOptionError(proxy({ retry: null }), 'retry');
   });
-  it.fails('rejects a null retry.retries', () => {
+  it('rejects a null retry.retries', () => {
     expectOptionError(proxy({ retry: { retries: null } }), 'retry.retries');
   });
-  it.fails('rejects a null connectTimeout', () => {
+  it('rejects a null connectTimeout', () => {
     expectOptionError(proxy({ connectTimeout: null }), 'connectTimeout');
   });
-  it.fails('rejects errors: null', () => {
+  it('rejects errors: null', () => {
     expectOptionError(proxy({ errors: null }), 'errors');
   });
-  it.fails('rejects a null proxyName', () => {
+  it('rejects a null proxyName', () => {
     expectOptionError(() => adapter.gatewayErrors({ proxyName: null } as never), 'options.proxyName');
   });
-  it.fails('rejects a null retryAfter', () => {
+  it('rejects a null retryAfter', () => {
     expectOptionError(() => adapter.gatewayErrors({ retryAfter: null } as never), 'options.retryAfter');
   });
-  it.fails('names errors.brand.name, not brand.name, for a bad brand inside errors', () => {
+  it('names errors.brand.name, not brand.name, for a bad brand inside errors', () => {
     expectOptionError(proxy({ errors: { brand: { name: 5 } } }), 'errors.brand.name');
   });
-  it.fails('names errors.locales, not locales, for bad locales inside errors', () => {
+  it('names errors.locales, not locales, for bad locales inside errors', () => {
     expectOptionError(proxy({ errors: { locales: 5 } }), 'errors.locales');
   });
-  it.fails('rejects a target that is neither a URL string, a URL nor an object', () => {
+  it('rejects a target that is neither a URL string, a URL nor an object', () => {
     expectOptionError(proxy({ target: 5 }), 'target');
   });
 });
