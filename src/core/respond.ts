@@ -134,7 +134,9 @@ export function createResponder(input?: GatewayErrorsOptions, prefix?: string): 
     }
     const lines = [`${v.status} ${v.title}`, '', v.detail];
     if (!v.idempotent) lines.push(messages.mayHaveGoneThrough);
-    else if (v.retryAfter !== undefined) lines.push(interpolate(messages.retryIn, { seconds: v.retryAfter }));
+    else if (v.retryAfter !== undefined) {
+      lines.push(v.retryAfter <= 1 ? messages.retryNow : interpolate(messages.retryIn, { seconds: v.retryAfter }));
+    }
     lines.push('', `${messages.reference}: ${v.requestId}`);
     if (v.upstream) lines.push(`Upstream: ${v.upstream.code ?? ''} ${v.upstream.message ?? ''}`.trimEnd());
     return `${lines.join('\n')}\n`;
