@@ -100,6 +100,17 @@ export interface RecordingApp {
 
 export type RecordingMount = (spec: GatewaySpec) => Promise<RecordingApp>;
 
+/**
+ * Node's HTTP server reports these when a client hangs up or sends bytes that are not HTTP; a
+ * server meets them every day and they say nothing about the gateway.
+ */
+const ROUTINE_CLIENT_ERRORS: ReadonlySet<string> = new Set([
+  'ECONNRESET', // the client reset the connection
+  'HPE_INVALID_EOF_STATE', // the client closed in the middle of a request
+  'HPE_INVALID_METHOD', // garbage where a request line should be
+  'HPE_INVALID_CONSTANT',
+]);
+
 async function serve(handler: http.RequestListener, errors: unknown[]): Promise<RecordingApp> {
   const server = http.createServer(handler);
   const sockets = new Set<Socket>();
@@ -109,9 +120,11 @@ async function serve(handler: http.RequestListener, errors: unknown[]): Promise<
   });
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     // A client that hangs up or sends garbage is routine; anything else is worth a look.
-    if (err.code !== 'ECONNRESET' && err.code !== 'HPE_INVALID_METHOD' && err.code !== 'HPE_INVALID_CONSTANT') errors.push(err);
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
-    else socket.destroy();
+    if (!ROUTINE_CLIENT_ERRORS.has(err.code ?? '')) errors.push(err);
+    // What Node does without a listener: a 400 unless an answer already began, then close.
+    const pending = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+    if (socket.writable && !pending?.headersSent) socket.write('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    socket.destroy();
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
