@@ -3,12 +3,12 @@
  * deadlines and timeouts, concurrency limit, and the observability hooks.
  */
 import diagnostics from 'node:diagnostics_channel';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CHANNELS } from '../../src/core/events.js';
 import { startBlackhole } from '../support/blackhole.js';
 import { delay, send, type Answer } from '../support/client.js';
-import { startFaultKit, type FaultKit } from '../support/fault-kit.js';
-import type { MountedApp, Mount } from '../support/apps.js';
+import { useGatewayFixture } from '../support/gateway-fixture.js';
+import type { Mount } from '../support/apps.js';
 
 const JSON_ACCEPT = { accept: 'application/json' };
 
@@ -26,25 +26,11 @@ async function load(total: number, concurrency: number, one: (i: number) => Prom
 
 export function describeResilience(name: string, mount: Mount): void {
   describe(`resilience on ${name}`, () => {
-    let kit: FaultKit;
-    let app: MountedApp | undefined;
-    let n = 0;
-    const k = () => `r${++n}`;
+    const fx = useGatewayFixture(mount, 'r');
+    const k = fx.key;
 
-    beforeAll(async () => {
-      kit = await startFaultKit();
-    });
-    afterAll(async () => {
-      await kit.close();
-    });
-    afterEach(async () => {
-      await app?.close();
-      app = undefined;
-    });
-
-    async function gateway(proxy: Record<string, unknown>, target = kit.url): Promise<string> {
-      app = await mount({ proxies: [{ prefix: '/', options: { target, ...proxy } }] });
-      return app.url;
+    function gateway(proxy: Record<string, unknown>, target = fx.kit.url): Promise<string> {
+      return fx.mount({ proxies: [{ prefix: '/', options: { target, ...proxy } }] });
     }
 
     describe('retry budget', () => {
@@ -53,7 +39,7 @@ export function describeResilience(name: string, mount: Mount): void {
         const key = k();
         const answers = await load(200, 10, () => send(`${url}/status/503?key=${key}`));
         expect(answers.every((a) => a.status === 503)).toBe(true);
-        const perRequest = kit.attempts(`/status/503?key=${key}`) / 200;
+        const perRequest = fx.kit.attempts(`/status/503?key=${key}`) / 200;
         // 200 requests may fund 0.2 * 200 = 40 retries plus the floor of 1/s over a 10 s window.
         expect(perRequest).toBeGreaterThan(1);
         expect(perRequest).toBeLessThanOrEqual(1.25);
@@ -63,7 +49,7 @@ export function describeResilience(name: string, mount: Mount): void {
         const url = await gateway({ circuit: false, budget: false, retry: { baseDelay: 1, maxDelay: 2 } });
         const key = k();
         await load(50, 10, () => send(`${url}/status/503?key=${key}`));
-        expect(kit.attempts(`/status/503?key=${key}`)).toBe(150);
+        expect(fx.kit.attempts(`/status/503?key=${key}`)).toBe(150);
       });
 
       it('reports budget_exhausted when it stops a retry', async () => {
@@ -76,7 +62,7 @@ export function describeResilience(name: string, mount: Mount): void {
         const key = k();
         const r = await send(`${url}/status/503?key=${key}`);
         expect(r.status).toBe(503);
-        expect(kit.attempts(`/status/503?key=${key}`)).toBe(1);
+        expect(fx.kit.attempts(`/status/503?key=${key}`)).toBe(1);
         expect(reasons).toEqual(['budget_exhausted']);
       });
     });
@@ -100,12 +86,12 @@ export function describeResilience(name: string, mount: Mount): void {
         expect(fast.headers['proxy-status']).toBe('gateway-errors; error=destination_unavailable');
         expect(fast.headers['retry-after']).toBe('1');
         expect(JSON.parse(fast.body).proxyStatus).toBe('destination_unavailable');
-        expect(kit.attempts(`/ok?key=${okKey}`)).toBe(0);
+        expect(fx.kit.attempts(`/ok?key=${okKey}`)).toBe(0);
 
         await delay(1100);
         const probe = await send(`${url}/ok?key=${okKey}`);
         expect(probe.status).toBe(200);
-        expect(kit.attempts(`/ok?key=${okKey}`)).toBe(1);
+        expect(fx.kit.attempts(`/ok?key=${okKey}`)).toBe(1);
         expect(events).toEqual(['open 1', 'close']);
         expect((await send(`${url}/ok?key=${okKey}`)).status).toBe(200);
       });
@@ -136,7 +122,7 @@ export function describeResilience(name: string, mount: Mount): void {
         await delay(1100);
         expect((await send(`${url}/status/503?key=${key}`)).headers['proxy-status']).toBe('gateway-errors; received-status=503');
         expect(opened).toBe(2);
-        expect(kit.attempts(`/status/503?key=${key}`)).toBe(3);
+        expect(fx.kit.attempts(`/status/503?key=${key}`)).toBe(3);
         expect((await send(`${url}/status/503?key=${key}`)).headers['proxy-status']).toBe('gateway-errors; error=destination_unavailable');
       });
     });
@@ -164,7 +150,7 @@ export function describeResilience(name: string, mount: Mount): void {
         expect(r.headers['proxy-status']).toBe('gateway-errors; error=http_response_timeout');
         // The deadline, not the 10 s response timeout, ended it (generous bound: this is not a speed test).
         expect(took).toBeLessThan(5000);
-        expect(kit.attempts(`/hang?key=${key}`)).toBe(1);
+        expect(fx.kit.attempts(`/hang?key=${key}`)).toBe(1);
       });
 
       it('does not start a wait that would end after the deadline', async () => {
@@ -174,7 +160,7 @@ export function describeResilience(name: string, mount: Mount): void {
         const r = await send(`${url}/flaky/1?retry-after=1&key=${key}`);
         expect(r.status).toBe(503);
         expect(r.headers['retry-after']).toBe('1');
-        expect(kit.attempts(`/flaky/1?key=${key}`)).toBe(1);
+        expect(fx.kit.attempts(`/flaky/1?key=${key}`)).toBe(1);
         expect(reasons).toEqual(['deadline']);
       });
 

@@ -7,37 +7,23 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { closedPort, startFaultKit, startRawServer, type FaultKit } from '../support/fault-kit.js';
+import { describe, expect, it } from 'vitest';
+import { closedPort, startRawServer } from '../support/fault-kit.js';
+import { useGatewayFixture } from '../support/gateway-fixture.js';
 import { delay, eventually, send } from '../support/client.js';
-import type { AppSpec, MountedApp, Mount } from '../support/apps.js';
+import type { AppSpec, Mount } from '../support/apps.js';
 
 const HTML = { accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' };
 const JSON_ACCEPT = { accept: 'application/json' };
 
 export function describeGateway(name: string, mount: Mount): void {
   describe(`gateway on ${name}`, () => {
-    let kit: FaultKit;
-    let app: MountedApp | undefined;
-    let key = 0;
-    /** A fresh counter key per test, so attempts are counted for this test alone. */
-    const k = () => `t${++key}`;
-
-    beforeAll(async () => {
-      kit = await startFaultKit();
-    });
-    afterAll(async () => {
-      await kit.close();
-    });
-    afterEach(async () => {
-      await app?.close();
-      app = undefined;
-    });
+    const fx = useGatewayFixture(mount, 't');
+    const k = fx.key;
 
     async function gateway(spec: Partial<AppSpec> & { proxy?: Record<string, unknown> } = {}): Promise<string> {
-      const proxies = spec.proxies ?? [{ prefix: '/', options: { target: kit.url, ...spec.proxy } }];
-      app = await mount({ proxies, ...(spec.errors !== undefined && { errors: spec.errors }), ...(spec.parseJson && { parseJson: true }) });
-      return app.url;
+      const proxies = spec.proxies ?? [{ prefix: '/', options: { target: fx.kit.url, ...spec.proxy } }];
+      return fx.mount({ proxies, ...(spec.errors !== undefined && { errors: spec.errors }), ...(spec.parseJson && { parseJson: true }) });
     }
 
     describe('healthy upstream', () => {
@@ -48,7 +34,7 @@ export function describeGateway(name: string, mount: Mount): void {
         expect(r.status).toBe(200);
         expect(r.body).toBe('x'.repeat(2048));
         expect(r.headers['proxy-status']).toBeUndefined();
-        expect(kit.attempts(`/ok?key=${key}`)).toBe(1);
+        expect(fx.kit.attempts(`/ok?key=${key}`)).toBe(1);
       });
 
       it('relays a 404 from the upstream as it is', async () => {
@@ -87,7 +73,7 @@ export function describeGateway(name: string, mount: Mount): void {
         const r = await send(`${url}/reset?key=${key}`);
         expect(r.status).toBe(502);
         expect(r.headers['proxy-status']).toBe('gateway-errors; error=connection_terminated');
-        expect(kit.attempts(`/reset?key=${key}`)).toBe(3);
+        expect(fx.kit.attempts(`/reset?key=${key}`)).toBe(3);
       });
 
       it('answers a hung upstream with 504 http_response_timeout, told apart from a reset', async () => {
@@ -97,7 +83,7 @@ export function describeGateway(name: string, mount: Mount): void {
         expect(r.status).toBe(504);
         expect(r.headers['proxy-status']).toBe('gateway-errors; error=http_response_timeout');
         expect(r.headers['retry-after']).toBeUndefined();
-        expect(kit.attempts(`/hang?key=${key}`)).toBe(1);
+        expect(fx.kit.attempts(`/hang?key=${key}`)).toBe(1);
       });
 
       it('does not let the head timeout cut a slow body', async () => {
@@ -113,7 +99,7 @@ export function describeGateway(name: string, mount: Mount): void {
         const r = await send(`${url}/bad-status?key=${key}`);
         expect(r.status).toBe(502);
         expect(r.headers['proxy-status']).toBe('gateway-errors; error=http_protocol_error');
-        expect(kit.attempts(`/bad-status?key=${key}`)).toBe(1);
+        expect(fx.kit.attempts(`/bad-status?key=${key}`)).toBe(1);
       });
 
       it('answers a malformed response with 502 http_protocol_error and does not retry it', async () => {
@@ -122,7 +108,7 @@ export function describeGateway(name: string, mount: Mount): void {
         const r = await send(`${url}/malformed?key=${key}`);
         expect(r.status).toBe(502);
         expect(r.headers['proxy-status']).toBe('gateway-errors; error=http_protocol_error');
-        expect(kit.attempts(`/malformed?key=${key}`)).toBe(1);
+        expect(fx.kit.attempts(`/malformed?key=${key}`)).toBe(1);
       });
 
       it('ends the client connection when the upstream dies mid-body, without retrying or appending a page', async () => {
@@ -132,7 +118,7 @@ export function describeGateway(name: string, mount: Mount): void {
         expect(r.status).toBe(200);
         expect(r.complete).toBe(false);
         expect(r.body).not.toMatch(/50[234]/);
-        expect(kit.attempts(`/die-mid-body?key=${key}`)).toBe(1);
+        expect(fx.kit.attempts(`/die-mid-body?key=${key}`)).toBe(1);
       });
 
       it('answers an upstream 503 with a long Retry-After at once, keeping its value', async () => {
@@ -147,7 +133,7 @@ export function describeGateway(name: string, mount: Mount): void {
         expect(problem).toMatchObject({ type: 'about:blank', title: 'Service Unavailable', status: 503, retryAfter: 120 });
         expect(typeof problem.detail).toBe('string');
         expect(problem.requestId).toBe(r.headers['x-request-id']);
-        expect(kit.attempts(`/status/503?key=${key}`)).toBe(1);
+        expect(fx.kit.attempts(`/status/503?key=${key}`)).toBe(1);
       });
 
       it('turns an IMF-fixdate Retry-After into seconds and drops a garbage one for the default', async () => {
@@ -199,7 +185,7 @@ export function describeGateway(name: string, mount: Mount): void {
         const r = await send(`${url}/flaky/2?key=${key}`);
         expect(r.status).toBe(200);
         expect(r.body).toBe('recovered');
-        expect(kit.attempts(`/flaky/2?key=${key}`)).toBe(3);
+        expect(fx.kit.attempts(`/flaky/2?key=${key}`)).toBe(3);
       });
 
       it('does not replay a POST without Idempotency-Key, and says it may have gone through', async () => {
@@ -209,7 +195,7 @@ export function describeGateway(name: string, mount: Mount): void {
         expect(r.status).toBe(503);
         expect(r.headers['proxy-status']).toBe('gateway-errors; received-status=503');
         expect(JSON.parse(r.body).mayHaveGoneThrough).toBe(true);
-        expect(kit.attempts(`/flaky/1?key=${key}`)).toBe(1);
+        expect(fx.kit.attempts(`/flaky/1?key=${key}`)).toBe(1);
       });
 
       it('replays a POST carrying Idempotency-Key with the identical body', async () => {
@@ -222,8 +208,8 @@ export function describeGateway(name: string, mount: Mount): void {
           headers: { 'content-type': 'application/json', 'idempotency-key': 'abc-1' },
         });
         expect(r.status).toBe(200);
-        expect(kit.attempts(`/flaky/1?key=${key}`)).toBe(2);
-        const seen = kit.requests.filter((q) => q.url.includes(`key=${key}`));
+        expect(fx.kit.attempts(`/flaky/1?key=${key}`)).toBe(2);
+        const seen = fx.kit.requests.filter((q) => q.url.includes(`key=${key}`));
         expect(seen.map((q) => q.body.toString())).toEqual([body, body]);
       });
 
@@ -234,7 +220,7 @@ export function describeGateway(name: string, mount: Mount): void {
         const r = await send(`${url}/flaky/1?retry-after=1&key=${key}`);
         expect(r.status).toBe(200);
         expect(retries).toEqual([expect.objectContaining({ delay: 1000, reason: 'retry_after' })]);
-        expect(kit.attempts(`/flaky/1?key=${key}`)).toBe(2);
+        expect(fx.kit.attempts(`/flaky/1?key=${key}`)).toBe(2);
       });
 
       it('uses full-jitter backoff within the policy bounds', async () => {
@@ -255,7 +241,7 @@ export function describeGateway(name: string, mount: Mount): void {
         const key = k();
         const r = await send(`${url}/flaky/1?key=${key}`);
         expect(r.status).toBe(503);
-        expect(kit.attempts(`/flaky/1?key=${key}`)).toBe(1);
+        expect(fx.kit.attempts(`/flaky/1?key=${key}`)).toBe(1);
       });
 
       it('takes per-route policies from the function form', async () => {
@@ -268,9 +254,9 @@ export function describeGateway(name: string, mount: Mount): void {
         const a = k();
         const b = k();
         expect((await send(`${url}/flaky/4?key=${a}`)).status).toBe(200);
-        expect(kit.attempts(`/flaky/4?key=${a}`)).toBe(5);
+        expect(fx.kit.attempts(`/flaky/4?key=${a}`)).toBe(5);
         expect((await send(`${url}/flaky/4?orders=1&key=${b}`)).status).toBe(503);
-        expect(kit.attempts(`/flaky/4?key=${b}`)).toBe(1);
+        expect(fx.kit.attempts(`/flaky/4?key=${b}`)).toBe(1);
       });
 
       it('restarts each attempt from the original path and forwarded headers', async () => {
@@ -300,8 +286,8 @@ export function describeGateway(name: string, mount: Mount): void {
         const body = Buffer.alloc(64 * 1024, 'a');
         const r = await send(`${url}/flaky/1?key=${key}`, { method: 'PUT', body });
         expect(r.status).toBe(503);
-        expect(kit.attempts(`/flaky/1?key=${key}`)).toBe(1);
-        const seen = kit.requests.filter((q) => q.url.includes(`key=${key}`));
+        expect(fx.kit.attempts(`/flaky/1?key=${key}`)).toBe(1);
+        const seen = fx.kit.requests.filter((q) => q.url.includes(`key=${key}`));
         expect(seen[0]!.body.length).toBe(body.length);
       });
 
@@ -309,17 +295,17 @@ export function describeGateway(name: string, mount: Mount): void {
         const url = await gateway({ proxy: { retry: { retries: 5, baseDelay: 300, maxDelay: 300 } } });
         const key = k();
         await send(`${url}/flaky/9?key=${key}`, { timeout: 150 }).catch(() => undefined);
-        const seenAtAbort = kit.attempts(`/flaky/9?key=${key}`);
+        const seenAtAbort = fx.kit.attempts(`/flaky/9?key=${key}`);
         await delay(900);
         expect(seenAtAbort).toBeGreaterThanOrEqual(1);
-        expect(kit.attempts(`/flaky/9?key=${key}`)).toBe(seenAtAbort);
+        expect(fx.kit.attempts(`/flaky/9?key=${key}`)).toBe(seenAtAbort);
       });
 
       it('cancels the upstream request when the client goes away', async () => {
         const url = await gateway({ proxy: { retry: false } });
-        const before = kit.openSockets();
+        const before = fx.kit.openSockets();
         await send(`${url}/hang`, { timeout: 150 }).catch(() => undefined);
-        expect(await eventually(() => kit.openSockets() <= before)).toBe(true);
+        expect(await eventually(() => fx.kit.openSockets() <= before)).toBe(true);
       });
     });
 

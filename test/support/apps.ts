@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import type { GatewayErrorsOptions } from '../../src/core/options.js';
 import * as expressAdapter from '../../src/express/index.js';
 import * as koaAdapter from '../../src/koa/index.js';
+import { closedPort } from './fault-kit.js';
 
 const require = createRequire(import.meta.url);
 
@@ -51,6 +52,13 @@ export interface Throwers {
   refused: () => Promise<never>;
 }
 
+/** A real `fetch` to a closed port: rejects with TypeError('fetch failed') caused by ECONNREFUSED. */
+async function fetchRefused(): Promise<never> {
+  const port = await closedPort();
+  await fetch(`http://127.0.0.1:${port}/`);
+  throw new Error('expected fetch to fail');
+}
+
 /** Express (`express` = 5, or `express4`). */
 export function expressMount(pkg: 'express' | 'express4' = 'express', throwers?: Throwers): Mount {
   const express = require(pkg) as typeof import('express');
@@ -67,7 +75,7 @@ export function expressMount(pkg: 'express' | 'express4' = 'express', throwers?:
       res.sendStatus(502);
     });
     app.get('/throw-refused', (_req, _res, next) => {
-      (throwers?.refused ?? (() => Promise.reject(new Error('no thrower'))))().catch(next);
+      (throwers?.refused ?? fetchRefused)().catch(next);
     });
     app.get('/throw-bug', () => {
       throw new Error('a bug');
@@ -108,7 +116,7 @@ export function koaMount(pkg: 'koa' | 'koa2' = 'koa', throwers?: Throwers): Moun
       } else if (ctx.path === '/own-502') {
         ctx.status = 502;
       } else if (ctx.path === '/throw-refused') {
-        await (throwers?.refused ?? (() => Promise.reject(new Error('no thrower'))))();
+        await (throwers?.refused ?? fetchRefused)();
       } else if (ctx.path === '/throw-bug') {
         throw new Error('a bug');
       }
