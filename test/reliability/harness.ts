@@ -86,6 +86,8 @@ export interface GatewaySpec {
   proxy: Record<string, unknown>;
   /** Parse JSON bodies before the proxy (express.json() / koa-bodyparser). */
   parseJson?: boolean;
+  /** The server's `maxHeaderSize` (Node's default is 16 KiB). */
+  maxHeaderSize?: number;
 }
 
 export interface RecordingApp {
@@ -109,10 +111,11 @@ const ROUTINE_CLIENT_ERRORS: ReadonlySet<string> = new Set([
   'HPE_INVALID_EOF_STATE', // the client closed in the middle of a request
   'HPE_INVALID_METHOD', // garbage where a request line should be
   'HPE_INVALID_CONSTANT',
+  'HPE_HEADER_OVERFLOW', // a head over maxHeaderSize (Node answers 431)
 ]);
 
-async function serve(handler: http.RequestListener, errors: unknown[]): Promise<RecordingApp> {
-  const server = http.createServer(handler);
+async function serve(handler: http.RequestListener, errors: unknown[], maxHeaderSize?: number): Promise<RecordingApp> {
+  const server = http.createServer(maxHeaderSize === undefined ? {} : { maxHeaderSize }, handler);
   const sockets = new Set<Socket>();
   server.on('connection', (s) => {
     sockets.add(s);
@@ -123,7 +126,8 @@ async function serve(handler: http.RequestListener, errors: unknown[]): Promise<
     if (!ROUTINE_CLIENT_ERRORS.has(err.code ?? '')) errors.push(err);
     // What Node does without a listener: a 400 unless an answer already began, then close.
     const pending = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
-    if (socket.writable && !pending?.headersSent) socket.write('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+    if (socket.writable && !pending?.headersSent) socket.write(`HTTP/1.1 ${status}\r\nConnection: close\r\n\r\n`);
     socket.destroy();
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -161,7 +165,7 @@ export const recordingExpress: RecordingMount = async (spec) => {
     if (res.headersSent) return void res.destroy();
     res.status(500).type('text/plain').send(`app handler: ${err.message}`);
   });
-  return serve(app, errors);
+  return serve(app, errors, spec.maxHeaderSize);
 };
 
 /** Koa 3 with the app's last-resort handler, gatewayErrors(), one gatewayProxy. */
@@ -186,7 +190,7 @@ export const recordingKoa: RecordingMount = async (spec) => {
     app.use(bodyParser());
   }
   app.use(koaAdapter.gatewayProxy(spec.proxy as never));
-  return serve(app.callback(), errors);
+  return serve(app.callback(), errors, spec.maxHeaderSize);
 };
 
 export const ADAPTERS: ReadonlyArray<readonly [string, RecordingMount]> = [
