@@ -1,0 +1,606 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench`: gateway-errors next to what users would pick instead, in one run, as ratios.
+ *
+ * Every server (the upstream, each proxy) runs in its own process on 127.0.0.1; autocannon
+ * drives the load from this one. Each measurement is warmed up first, repeated over alternating
+ * rounds, and reported as the median. Ours is imported from the built package (dist/).
+ *
+ *   node bench/run.js            full run (about 5 minutes on 2 cores), writes bench/RESULTS.md
+ *                                and bench/chart.svg
+ *   node bench/run.js --quick    shorter rounds, same scenarios (about 1.5 minutes)
+ *   node bench/run.js --smoke    a few seconds: proves the harness works end to end
+ *   --out DIR                    where RESULTS.md and chart.svg go (default: bench/)
+ *   --json FILE                  also write every figure as JSON
+ *   --only healthy,errors,outage,fastfail,memory,growth
+ *   --max-wait SECONDS           wait at most this long for other work on the machine to calm
+ *                                down before starting (default 120; quick 30; smoke 0)
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { startProxy, startUpstream } from './lib/child.js';
+import { alternate, get, load, pool, sleep, summarize } from './lib/load.js';
+import { meter } from './lib/noise.js';
+import { snapshotPackage } from './lib/package.js';
+import { barChart, fixed, int, mdTable, mib, ms, ratio } from './lib/report.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    smoke: { type: 'boolean', default: false },
+    out: { type: 'string' },
+    json: { type: 'string' },
+    only: { type: 'string' },
+    'max-wait': { type: 'string' },
+  },
+});
+
+/** Durations in seconds; sizes; rounds. */
+const PROFILES = {
+  full: {
+    rounds: 3, seconds: 3, warm: 1.5, errorSeconds: 2, outageWarm: 2, outageSeconds: 5, fastFailSeconds: 3,
+    streamMiB: 256, slowCount: 1000, slowMs: 2000, memoryRounds: 2, growthRounds: 2, growthSeconds: 2, growthWarm: 0.5,
+  },
+  quick: {
+    rounds: 1, seconds: 1.5, warm: 0.7, errorSeconds: 1, outageWarm: 1, outageSeconds: 2, fastFailSeconds: 1.5,
+    streamMiB: 256, slowCount: 1000, slowMs: 1000, memoryRounds: 1, growthRounds: 1, growthSeconds: 1, growthWarm: 0.3,
+  },
+  smoke: {
+    rounds: 1, seconds: 0.2, warm: 0.1, errorSeconds: 0.2, outageWarm: 0.1, outageSeconds: 0.3, fastFailSeconds: 0.25,
+    streamMiB: 8, slowCount: 50, slowMs: 100, memoryRounds: 1, growthRounds: 1, growthSeconds: 0.2, growthWarm: 0.05,
+  },
+};
+const mode = args.smoke ? 'smoke' : args.quick ? 'quick' : 'full';
+const P = PROFILES[mode];
+const CONNECTIONS = 50;
+const SCENARIOS = ['healthy', 'errors', 'outage', 'fastfail', 'memory', 'growth'];
+const only = new Set(args.only ? args.only.split(',') : SCENARIOS);
+for (const s of only) if (!SCENARIOS.includes(s)) throw new Error(`--only: unknown scenario ${s} (known: ${SCENARIOS.join(', ')})`);
+const outDir = args.out ?? join(ROOT, 'bench');
+
+
+/** The healthy-path subjects, in the order of the issue's table, ours last. */
+const PEERS = [
+  { kind: 'bare', label: 'bare Node hop (http.request + keep-alive agent)' },
+  { kind: 'hpm', label: 'http-proxy-middleware alone, keep-alive agent' },
+  { kind: 'fastify', label: '@fastify/reply-from on Fastify 5' },
+  { kind: 'express-bare', label: 'Express 5 + bare Node hop' },
+  { kind: 'express-hpm', label: 'Express 5 + http-proxy-middleware, keep-alive agent' },
+  { kind: 'express-hpm-defaults', label: 'Express 5 + http-proxy-middleware, defaults' },
+  { kind: 'express-http-proxy', label: 'Express 5 + express-http-proxy, defaults' },
+  { kind: 'koa-proxies', label: 'Koa 3 + koa-proxies, defaults' },
+  { kind: 'ours-express', label: 'gateway-errors on Express 5 (retries on)', ours: true },
+  { kind: 'ours-koa', label: 'gateway-errors on Koa 3 (retries on)', ours: true },
+];
+const labelOf = Object.fromEntries(PEERS.map((p) => [p.kind, p.label]));
+
+const results = { mode, machine: machine(), scenarios: {} };
+const sections = [];
+const started = Date.now();
+const log = (...a) => console.log(...a);
+/** One line per measurement on stderr, so a long run shows where it is. */
+const progress = (line) => process.stderr.write(`  ${line}\n`);
+
+function machine() {
+  const cpus = os.cpus();
+  let commit = 'unknown';
+  try {
+    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {}
+  const version = (name) => {
+    try {
+      return JSON.parse(readFileSync(join(ROOT, 'node_modules', name, 'package.json'), 'utf8')).version;
+    } catch {
+      return '?';
+    }
+  };
+  return {
+    cpu: cpus[0]?.model ?? 'unknown',
+    cores: cpus.length,
+    memory: `${Math.round(os.totalmem() / 2 ** 30)} GiB`,
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    node: process.version,
+    date: new Date().toISOString(),
+    commit,
+    versions: Object.fromEntries(
+      ['express', 'koa', 'http-proxy-middleware', 'http-proxy', 'fastify', '@fastify/reply-from', 'express-http-proxy', 'koa-proxies', 'autocannon'].map(
+        (n) => [n, version(n)],
+      ),
+    ),
+  };
+}
+
+/** A port nothing listens on: bound, then released. */
+async function closedPort() {
+  const s = net.createServer();
+  await new Promise((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address();
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+async function closeAll(children) {
+  await Promise.all(children.map((c) => c.close()));
+}
+
+function section(title, body) {
+  sections.push(`## ${title}\n\n${body}\n`);
+  log(`\n## ${title}\n\n${body}\n`);
+}
+
+// --- 1. Healthy path --------------------------------------------------------------------------
+
+/** Runs the healthy path and keeps its proxies for the cost-growth scenario. */
+async function healthy(upstream, proxies) {
+  const url = (kind) => `${proxies.get(kind).url}/ok?size=1024`;
+  const runs = await alternate(PEERS.map((p) => p.kind), {
+    rounds: P.rounds,
+    warm: async (kind) => void (await load({ url: url(kind), connections: CONNECTIONS, seconds: P.warm })),
+    measure: async (kind, round) => {
+      const r = await load({ url: url(kind), connections: CONNECTIONS, seconds: P.seconds });
+      progress(`healthy round ${round + 1} ${kind}: ${int(r.rps)} req/s, p99 ${ms(r.p99)}`);
+      return r;
+    },
+  });
+  const rows = {};
+  for (const [kind, r] of runs) rows[kind] = summarize(r);
+  results.scenarios.healthy = rows;
+  const bare = rows.bare.rps;
+  const table = mdTable(
+    ['proxy', 'req/s', 'p50', 'p99', 'vs bare hop', 'rounds (req/s)', 'non-2xx / errors'],
+    PEERS.map((p) => {
+      const r = rows[p.kind];
+      return [p.ours ? `**${p.label}**` : p.label, int(r.rps), ms(r.p50), ms(r.p99), ratio(r.rps, bare), r.rounds.map(int).join(' / '), `${r.non2xx} / ${r.errors}`];
+    }),
+  );
+  const e = rows['ours-express'];
+  const k = rows['ours-koa'];
+  const ratios = mdTable(
+    ['ratio (req/s)', 'value', 'target'],
+    [
+      ['gateway-errors on Express / Express + HPM keep-alive', ratio(e.rps, rows['express-hpm'].rps), '>= 1.0x'],
+      ['gateway-errors on Express / Express + HPM defaults', ratio(e.rps, rows['express-hpm-defaults'].rps), '>= 2x'],
+      ['gateway-errors on Express / Express + bare hop', ratio(e.rps, rows['express-bare'].rps), ''],
+      ['gateway-errors on Express / Express + express-http-proxy', ratio(e.rps, rows['express-http-proxy'].rps), ''],
+      ['gateway-errors on Express / @fastify/reply-from', ratio(e.rps, rows.fastify.rps), ''],
+      ['gateway-errors on Koa / HPM alone, keep-alive', ratio(k.rps, rows.hpm.rps), '>= 0.8x'],
+      ['gateway-errors on Koa / Koa + koa-proxies', ratio(k.rps, rows['koa-proxies'].rps), ''],
+      ['gateway-errors on Koa / bare hop', ratio(k.rps, bare), ''],
+    ],
+    ['l', 'r', 'r'],
+  );
+  section(
+    `1. Healthy path: 1 KiB answers, ${CONNECTIONS} connections, retries on`,
+    `GET /ok (1 KiB) through each proxy to one upstream process. Warm-up ${P.warm} s each, then ${P.rounds} round(s) of ${P.seconds} s, order reversed every other round; medians.\n\n${table}\n\n${ratios}`,
+  );
+}
+
+// --- 6. Cost growth ----------------------------------------------------------------------------
+
+const GROWTH_KINDS = ['bare', 'express-hpm', 'ours-express', 'ours-koa'];
+
+async function growth(proxies) {
+  const configs = [
+    { name: '1 KiB, 50 connections', size: 1024, connections: 50 },
+    { name: '64 KiB, 50 connections', size: 64 * 1024, connections: 50 },
+    { name: '1 MiB, 50 connections', size: 1024 * 1024, connections: 50 },
+    { name: '1 KiB, 10 connections', size: 1024, connections: 10 },
+    { name: '1 KiB, 100 connections', size: 1024, connections: 100 },
+    { name: '1 KiB, 500 connections', size: 1024, connections: 500 },
+  ];
+  const rows = [];
+  const data = {};
+  // A smoke run only proves the scenario works.
+  for (const c of mode === 'smoke' ? configs.slice(0, 2) : configs) {
+    const url = (kind) => `${proxies.get(kind).url}/ok?size=${c.size}`;
+    const runs = await alternate(GROWTH_KINDS, {
+      rounds: P.growthRounds,
+      warm: async (kind) => void (await load({ url: url(kind), connections: c.connections, seconds: P.growthWarm })),
+      measure: async (kind, round) => {
+        const r = await load({ url: url(kind), connections: c.connections, seconds: P.growthSeconds });
+        progress(`growth ${c.name} round ${round + 1} ${kind}: ${int(r.rps)} req/s, p99 ${ms(r.p99)}`);
+        return r;
+      },
+    });
+    const s = Object.fromEntries([...runs].map(([kind, r]) => [kind, summarize(r)]));
+    data[c.name] = s;
+    rows.push([
+      c.name,
+      ...GROWTH_KINDS.map((kind) => `${int(s[kind].rps)} (p99 ${ms(s[kind].p99)})`),
+      ratio(s['ours-express'].rps, s['express-hpm'].rps),
+      ratio(s['ours-express'].rps, s.bare.rps),
+    ]);
+  }
+  results.scenarios.growth = data;
+  section(
+    '6. Cost growth: answer size and connections',
+    `req/s (p99) per configuration; ${P.growthRounds} alternating round(s) of ${P.growthSeconds} s after a ${P.growthWarm} s warm-up; medians. Bytes per second = req/s x size.\n\n` +
+      mdTable(
+        ['answer, connections', 'bare Node hop', 'Express 5 + HPM keep-alive', '**gateway-errors Express**', '**gateway-errors Koa**', 'ours Express / HPM', 'ours Express / bare'],
+        rows,
+      ),
+  );
+}
+
+// --- 2. Error path -----------------------------------------------------------------------------
+
+async function errorPath() {
+  const refused = `http://127.0.0.1:${await closedPort()}`;
+  const [hpm, ours, oursKoa] = await Promise.all([
+    startProxy('express-hpm', refused),
+    startProxy('ours-express', refused, { retry: false }),
+    startProxy('ours-koa', refused, { retry: false }),
+  ]);
+  const HTML = { accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' };
+  const subjects = [
+    { key: 'hpm', label: 'Express 5 + http-proxy-middleware: its plain-text error', url: `${hpm.url}/ok`, headers: {} },
+    { key: 'ours-html', label: 'gateway-errors on Express 5: branded HTML page', url: `${ours.url}/ok`, headers: HTML },
+    { key: 'ours-text', label: 'gateway-errors on Express 5: text/plain (no Accept)', url: `${ours.url}/ok`, headers: {} },
+    { key: 'ours-json', label: 'gateway-errors on Express 5: problem+json', url: `${ours.url}/ok`, headers: { accept: 'application/json' } },
+    { key: 'koa-html', label: 'gateway-errors on Koa 3: branded HTML page', url: `${oursKoa.url}/ok`, headers: HTML },
+  ];
+  // What each answers, so the table says what was measured.
+  const shape = {};
+  for (const s of subjects) {
+    const r = await get(s.url, s.headers);
+    shape[s.key] = `${r.status} ${String(r.headers['content-type'] ?? '').split(';')[0]}, ${r.bytes} B`;
+  }
+  const runs = await alternate(subjects, {
+    rounds: P.rounds,
+    warm: async (s) => void (await load({ url: s.url, headers: s.headers, connections: CONNECTIONS, seconds: P.warm })),
+    measure: async (s, round) => {
+      const r = await load({ url: s.url, headers: s.headers, connections: CONNECTIONS, seconds: P.errorSeconds });
+      progress(`errors round ${round + 1} ${s.key}: ${int(r.rps)} answers/s`);
+      return r;
+    },
+  });
+  await closeAll([hpm, ours, oursKoa]);
+  const rows = Object.fromEntries([...runs].map(([s, r]) => [s.key, summarize(r)]));
+  results.scenarios.errors = { rows, shape };
+  const base = rows.hpm.rps;
+  section(
+    '2. Error path: upstream refusing connections, retries off',
+    `Each proxy points at a closed port. ${P.rounds} alternating round(s) of ${P.errorSeconds} s, ${CONNECTIONS} connections; medians.\n\n` +
+      mdTable(
+        ['answer', 'what it sends', 'answers/s', 'p50', 'p99', 'vs HPM plain text'],
+        subjects.map((s) => [s.label, shape[s.key], int(rows[s.key].rps), ms(rows[s.key].p50), ms(rows[s.key].p99), ratio(rows[s.key].rps, base)]),
+        ['l', 'l', 'r', 'r', 'r', 'r'],
+      ),
+  );
+}
+
+// --- 3. Outage amplification -------------------------------------------------------------------
+
+async function outage(upstream) {
+  const subjects = [
+    { key: 'hpm', kind: 'express-hpm', label: 'Express 5 + http-proxy-middleware (no retries)' },
+    { key: 'express', kind: 'ours-express', label: 'gateway-errors on Express 5, default settings' },
+    { key: 'koa', kind: 'ours-koa', label: 'gateway-errors on Koa 3, default settings' },
+    // The same with the circuit breaker off, so the retry budget alone is measured, and with the
+    // budget off too: what naive retries would do.
+    { key: 'express-budget', kind: 'ours-express', extra: { circuit: false }, label: 'gateway-errors on Express 5, `circuit: false` (retry budget alone)' },
+    { key: 'express-naive', kind: 'ours-express', extra: { circuit: false, budget: false }, label: 'gateway-errors on Express 5, `circuit: false, budget: false` (naive retries)' },
+  ];
+  const data = {};
+  if (mode === 'smoke') subjects.splice(3);
+  for (const s of subjects) {
+    // A fresh process each: breaker and budget state start empty, as after a deploy.
+    const proxy = await startProxy(s.kind, upstream.url, s.extra);
+    const url = `${proxy.url}/status/503`;
+    await load({ url, connections: CONNECTIONS, seconds: P.outageWarm });
+    await sleep(100);
+    await upstream.call('reset');
+    const r = await load({ url, connections: CONNECTIONS, seconds: P.outageSeconds });
+    await sleep(300); // attempts already under way when the load stopped
+    const { count } = await upstream.call('count');
+    await proxy.close();
+    data[s.key] = { ...r, attempts: count, perRequest: count / r.total };
+    progress(`outage ${s.key}: ${fixed(count / r.total)} attempts per request`);
+  }
+  results.scenarios.outage = data;
+  section(
+    '3. Outage amplification: upstream answers 503 to everything',
+    `${CONNECTIONS} connections of steady load for ${P.outageSeconds} s after ${P.outageWarm} s of the same load; attempts counted at the upstream. Target: at most 1.25 attempts per client request once the retry budget exists (naive retries: 3.0).\n\n` +
+      mdTable(
+        ['proxy', 'client answers', 'upstream attempts', 'attempts per client request', 'answers/s', 'p50', 'p99'],
+        subjects.map((s) => {
+          const d = data[s.key];
+          return [s.label, int(d.total), int(d.attempts), fixed(d.perRequest), int(d.rps), ms(d.p50), ms(d.p99)];
+        }),
+      ),
+  );
+}
+
+// --- 4. Fast-fail while the circuit is open ---------------------------------------------------
+
+async function fastFail(upstream) {
+  const subjects = [
+    { kind: 'ours-express', label: 'gateway-errors on Express 5' },
+    { kind: 'ours-koa', label: 'gateway-errors on Koa 3' },
+  ];
+  const data = {};
+  for (const s of subjects) {
+    const proxy = await startProxy(s.kind, upstream.url);
+    const url = `${proxy.url}/status/503`;
+    // Fail until the answers say the circuit is open (503, error=destination_unavailable).
+    let open = false;
+    const deadline = Date.now() + 5_000;
+    for (let i = 0; i < 200 && !open && Date.now() < deadline; i++) {
+      const r = await get(url);
+      open = r.status === 503 && /error=destination_unavailable/.test(String(r.headers['proxy-status'] ?? ''));
+    }
+    if (!open) {
+      data[s.kind] = { open: false };
+      await proxy.close();
+      continue;
+    }
+    await upstream.call('reset');
+    const r = await load({ url, connections: CONNECTIONS, seconds: P.fastFailSeconds });
+    const { count } = await upstream.call('count');
+    await proxy.close();
+    data[s.kind] = { open: true, ...r, attempts: count };
+  }
+  results.scenarios.fastfail = data;
+  const none = subjects.every((s) => !data[s.kind].open);
+  section(
+    '4. Fast-fail while the circuit is open',
+    none
+      ? 'n/a (no breaker yet): with the upstream answering 503 to every request, no answer carried `Proxy-Status: ...; error=destination_unavailable` within 200 requests, so there is no open circuit to measure. See section 3 for the latency of the 503 answers today.'
+      : `Upstream 503 to everything until the answers carry \`error=destination_unavailable\`; then ${CONNECTIONS} connections for ${P.fastFailSeconds} s.\n\n` +
+          mdTable(
+            ['proxy', 'answers/s', 'p50', 'p99', 'upstream attempts meanwhile (probes)'],
+            subjects.map((s) => {
+              const d = data[s.kind];
+              return d.open ? [s.label, int(d.rps), ms(d.p50), ms(d.p99), int(d.attempts)] : [s.label, 'n/a (circuit never opened)', '', '', ''];
+            }),
+          ),
+  );
+}
+
+// --- 5. Memory ----------------------------------------------------------------------------------
+
+const MEMORY_KINDS = mode === 'smoke' ? ['bare', 'ours-express', 'ours-koa'] : ['bare', 'express-hpm', 'ours-express', 'ours-koa'];
+
+async function warmUp(proxy) {
+  await pool(200, 10, () => get(`${proxy.url}/ok?size=1024`));
+  await get(`${proxy.url}/big?mib=4`);
+}
+
+async function streamOnce(kind, upstream) {
+  const proxy = await startProxy(kind, upstream.url);
+  await warmUp(proxy);
+  await proxy.call('rss-start');
+  const t0 = performance.now();
+  const r = await get(`${proxy.url}/big?mib=${P.streamMiB}`);
+  const seconds = (performance.now() - t0) / 1000;
+  const { baseline, peak } = await proxy.call('rss-stop');
+  await proxy.close();
+  if (r.bytes !== P.streamMiB * 1048576) throw new Error(`${kind}: streamed ${r.bytes} bytes, expected ${P.streamMiB} MiB`);
+  return { growth: peak - baseline, baseline, peak, mibPerSecond: P.streamMiB / seconds };
+}
+
+async function slowOnce(kind, upstream) {
+  const proxy = await startProxy(kind, upstream.url);
+  await warmUp(proxy);
+  await proxy.call('rss-start');
+  const agent = new http.Agent({ keepAlive: false, maxSockets: Infinity });
+  const t0 = performance.now();
+  let ok = 0;
+  await Promise.all(
+    Array.from({ length: P.slowCount }, () =>
+      new Promise((resolve) => {
+        const req = http.get(`${proxy.url}/slow?ms=${P.slowMs}`, { agent }, (res) => {
+          res.resume();
+          res.on('end', () => {
+            if (res.statusCode === 200) ok++;
+            resolve();
+          });
+          res.on('error', resolve);
+        });
+        req.on('error', resolve);
+      }),
+    ),
+  );
+  const seconds = (performance.now() - t0) / 1000;
+  const { baseline, peak } = await proxy.call('rss-stop');
+  agent.destroy();
+  await proxy.close();
+  return { growth: peak - baseline, baseline, peak, ok, seconds };
+}
+
+async function memory(upstream) {
+  const stream = {};
+  const slow = {};
+  for (let round = 0; round < P.memoryRounds; round++) {
+    const order = round % 2 === 0 ? MEMORY_KINDS : [...MEMORY_KINDS].reverse();
+    for (const kind of order) (stream[kind] ??= []).push(await streamOnce(kind, upstream));
+    for (const kind of order) (slow[kind] ??= []).push(await slowOnce(kind, upstream));
+  }
+  // The worst round is what a capacity plan needs.
+  const worst = (rs) => rs.reduce((a, b) => (b.growth > a.growth ? b : a));
+  const s = Object.fromEntries(MEMORY_KINDS.map((k) => [k, { ...worst(stream[k]), rounds: stream[k].map((r) => r.growth) }]));
+  const w = Object.fromEntries(MEMORY_KINDS.map((k) => [k, { ...worst(slow[k]), rounds: slow[k].map((r) => r.growth) }]));
+  results.scenarios.memory = { stream: s, slow: w };
+  const bare = s.bare.growth;
+  section(
+    '5. Memory: peak RSS growth of the proxy process',
+    `A fresh proxy process per measurement, warmed with 200 requests and a 4 MiB stream, then RSS sampled every 20 ms inside it (baseline after a GC); the worst of ${P.memoryRounds} round(s). Target: ours within 16 MiB of the bare hop's growth while streaming.\n\n` +
+      `**Streaming one ${P.streamMiB} MiB response at full speed**\n\n` +
+      mdTable(
+        ['proxy', 'peak RSS growth', 'vs bare hop', 'throughput'],
+        MEMORY_KINDS.map((k) => [labelOf[k], mib(s[k].growth), `${s[k].growth - bare >= 0 ? '+' : ''}${mib(s[k].growth - bare)}`, `${int(s[k].mibPerSecond)} MiB/s`]),
+      ) +
+      `\n\n**${P.slowCount} concurrent requests, upstream answers each after ${P.slowMs} ms**\n\n` +
+      mdTable(
+        ['proxy', 'peak RSS growth', 'per request', 'answered 200', 'all done in'],
+        MEMORY_KINDS.map((k) => [labelOf[k], mib(w[k].growth), `${fixed(w[k].growth / P.slowCount / 1024, 1)} KiB`, `${w[k].ok} / ${P.slowCount}`, `${fixed(w[k].seconds, 2)} s`]),
+      ),
+  );
+}
+
+// --- Targets, files -----------------------------------------------------------------------------
+
+function targets() {
+  const out = [];
+  const h = results.scenarios.healthy;
+  if (h) {
+    const e = h['ours-express'];
+    out.push(['Healthy: Express req/s >= 1.0x Express + HPM keep-alive', ratio(e.rps, h['express-hpm'].rps), e.rps >= h['express-hpm'].rps]);
+    out.push(['Healthy: Express req/s >= 2x Express + HPM defaults', ratio(e.rps, h['express-hpm-defaults'].rps), e.rps >= 2 * h['express-hpm-defaults'].rps]);
+    out.push(['Healthy: Express p99 no worse than Express + HPM keep-alive', `${ms(e.p99)} vs ${ms(h['express-hpm'].p99)}`, e.p99 <= h['express-hpm'].p99]);
+    out.push(['Healthy: Koa req/s >= 0.8x HPM alone (keep-alive)', ratio(h['ours-koa'].rps, h.hpm.rps), h['ours-koa'].rps >= 0.8 * h.hpm.rps]);
+  }
+  const er = results.scenarios.errors?.rows;
+  if (er) {
+    out.push(['Error path: Express branded HTML >= 0.8x HPM plain text', ratio(er['ours-html'].rps, er.hpm.rps), er['ours-html'].rps >= 0.8 * er.hpm.rps]);
+    out.push(['Error path: Koa branded HTML >= 0.8x HPM plain text', ratio(er['koa-html'].rps, er.hpm.rps), er['koa-html'].rps >= 0.8 * er.hpm.rps]);
+  }
+  const o = results.scenarios.outage;
+  if (o) {
+    out.push(['Outage: Express, defaults: attempts per client request <= 1.25', fixed(o.express.perRequest), o.express.perRequest <= 1.25]);
+    out.push(['Outage: Koa, defaults: attempts per client request <= 1.25', fixed(o.koa.perRequest), o.koa.perRequest <= 1.25]);
+    if (o['express-budget']) out.push(['Outage: Express, retry budget alone (circuit off) <= 1.25', fixed(o['express-budget'].perRequest), o['express-budget'].perRequest <= 1.25]);
+  }
+  const f = results.scenarios.fastfail;
+  if (f) {
+    for (const [k, name] of [['ours-express', 'Express'], ['ours-koa', 'Koa']]) {
+      out.push([`Fast-fail: ${name} p99 while open (reported, no number set)`, f[k].open ? ms(f[k].p99) : 'n/a (no breaker yet)', undefined]);
+    }
+  }
+  const m = results.scenarios.memory;
+  if (m) {
+    const bare = m.stream.bare.growth;
+    for (const [k, name] of [['ours-express', 'Express'], ['ours-koa', 'Koa']]) {
+      out.push([`Memory: ${name} ${P.streamMiB} MiB stream growth within 16 MiB of bare hop`, `${mib(m.stream[k].growth)} vs ${mib(bare)}`, m.stream[k].growth - bare <= 16 * 1048576]);
+    }
+  }
+  results.targets = out.map(([target, measured, pass]) => ({ target, measured, pass: pass ?? null }));
+  return mdTable(['target (issue 6)', 'measured', 'result'], out.map(([t, m, p]) => [t, m, p === undefined ? 'reported' : p ? 'PASS' : 'FAIL']), ['l', 'r', 'l']);
+}
+
+/** Other processes' CPU during the run, overall and per scenario: how far to trust the figures. */
+function noiseLine() {
+  const n = results.noise ?? {};
+  if (!n.total) return 'not measured';
+  const per = Object.entries(n)
+    .filter(([k, v]) => k !== 'total' && v?.others !== undefined)
+    .map(([k, v]) => `${k} ${v.others.toFixed(2)}`)
+    .join(', ');
+  return `${n.total.others.toFixed(2)} of ${results.machine.cores} cores on average, steal ${n.total.steal.toFixed(2)} (per scenario: ${per})`;
+}
+
+function writeFiles() {
+  const m = results.machine;
+  const head =
+    `# Benchmark results\n\n` +
+    `Written by \`npm run bench\`${mode === 'full' ? '' : ` (--${mode}: shorter runs, figures less stable)`} — do not edit by hand; rerun it.\n\n` +
+    mdTable(
+      ['', ''],
+      [
+        ['machine', `${m.cpu}, ${m.cores} cores, ${m.memory}`],
+        ['system', m.os],
+        ['Node', m.node],
+        ['date', m.date],
+        ['commit', m.commit],
+        ['peers', Object.entries(m.versions).map(([n, v]) => `${n} ${v}`).join(', ')],
+        ['method', 'every server in its own process on 127.0.0.1; autocannon in the parent; warm-up, alternating rounds, medians'],
+        ['total time', `${Math.round((Date.now() - started) / 1000)} s`],
+        ['other work on the machine', noiseLine()],
+      ],
+      ['l', 'l'],
+    ) +
+    `\n\n![Healthy path req/s](chart.svg)\n\n## Targets\n\n${targets()}\n\n`;
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(join(outDir, 'RESULTS.md'), head + sections.join('\n'));
+  const h = results.scenarios.healthy;
+  if (h) {
+    writeFileSync(
+      join(outDir, 'chart.svg'),
+      barChart({
+        title: `Healthy path: req/s through each proxy (1 KiB answers, ${CONNECTIONS} connections)`,
+        subtitle: `median of ${P.rounds} round(s) x ${P.seconds} s; ${m.cpu}, ${m.cores} cores; Node ${m.node}; ${m.date.slice(0, 10)}; higher is better`,
+        bars: PEERS.map((p) => ({ label: p.label, value: h[p.kind].rps, note: `p99 ${ms(h[p.kind].p99)}`, ours: p.ours })),
+      }),
+    );
+  }
+  if (args.json) {
+    mkdirSync(dirname(args.json), { recursive: true });
+    writeFileSync(args.json, JSON.stringify(results, null, 2));
+  }
+}
+
+/** Wait (bounded) until other processes use less than a quarter of a core. */
+async function waitQuiet(maxSeconds) {
+  if (maxSeconds <= 0) return;
+  const t0 = Date.now();
+  for (;;) {
+    const m = meter(results.machine.cores);
+    await sleep(2000);
+    const n = m();
+    if (n === undefined || n.others < 0.25) return;
+    if (Date.now() - t0 >= maxSeconds * 1000) {
+      log(`bench: WARNING other work still uses ${n.others.toFixed(2)} cores; measuring anyway (see "other work" in the report)`);
+      return;
+    }
+    log(`bench: other work uses ${n.others.toFixed(2)} cores; waiting for a quieter machine (at most ${maxSeconds} s)`);
+  }
+}
+
+async function main() {
+  log(`bench: ${mode} run; ${results.machine.cpu}, ${results.machine.cores} cores; Node ${process.version}`);
+  await waitQuiet(Number(args['max-wait'] ?? (mode === 'full' ? 120 : mode === 'quick' ? 30 : 0)));
+  const pkg = await snapshotPackage(ROOT);
+  process.env.BENCH_PACKAGE_DIR = pkg;
+  const upstream = await startUpstream();
+  const cores = results.machine.cores;
+  const whole = meter(cores);
+  results.noise = {};
+  const timed = async (name, fn) => {
+    const t0 = Date.now();
+    const m = meter(cores);
+    await fn();
+    const n = m();
+    results.noise[name] = { seconds: (Date.now() - t0) / 1000, ...n };
+    log(`(${name}: ${((Date.now() - t0) / 1000).toFixed(1)} s${n ? `; other work on the machine meanwhile: ${n.others.toFixed(2)} cores, steal ${n.steal.toFixed(2)}` : ''})`);
+  };
+  try {
+    if (only.has('healthy') || only.has('growth')) {
+      const kinds = only.has('healthy') ? PEERS.map((p) => p.kind) : GROWTH_KINDS;
+      const children = await Promise.all(kinds.map((k) => startProxy(k, upstream.url)));
+      const proxies = new Map(children.map((c) => [c.name, c]));
+      try {
+        // Every proxy answers 200 before anything is timed.
+        for (const c of children) {
+          const r = await get(`${c.url}/ok?size=1024`);
+          if (r.status !== 200 || r.bytes !== 1024) throw new Error(`${c.name}: expected 200 with 1024 bytes, got ${r.status} with ${r.bytes}`);
+        }
+        if (only.has('healthy')) await timed('healthy', () => healthy(upstream, proxies));
+        if (only.has('growth')) await timed('growth', () => growth(proxies));
+      } finally {
+        await closeAll(children);
+      }
+    }
+    if (only.has('errors')) await timed('errors', errorPath);
+    if (only.has('outage')) await timed('outage', () => outage(upstream));
+    if (only.has('fastfail')) await timed('fastfail', () => fastFail(upstream));
+    if (only.has('memory')) await timed('memory', () => memory(upstream));
+  } finally {
+    await upstream.close();
+    rmSync(pkg, { recursive: true, force: true });
+  }
+  results.noise.total = whole();
+  // Growth ran right after healthy; keep the report in the issue's order.
+  sections.sort((a, b) => Number(a.match(/^## (\d)/)[1]) - Number(b.match(/^## (\d)/)[1]));
+  writeFiles();
+  log(`\n## Targets\n\n${targets()}\n`);
+  log(`bench: done in ${Math.round((Date.now() - started) / 1000)} s; wrote ${join(outDir, 'RESULTS.md')}${results.scenarios.healthy ? ' and chart.svg' : ''}`);
+}
+
+await main();

@@ -1,0 +1,141 @@
+/**
+ * One proxy under test, in its own process: `node proxy.js <kind> <target> [json extra options]`.
+ * Listens on 127.0.0.1 port 0 and reports { type: 'ready', port } over IPC.
+ *
+ * Each peer is set up the way its README shows, with its defaults, unless the kind's name says
+ * otherwise ("keep-alive agent"). Ours is the BUILT package (dist/): the run's private copy when
+ * BENCH_PACKAGE_DIR is set, else imported by the package's own name, as users import it.
+ *
+ * IPC: { id, cmd: 'rss-start' } records the baseline RSS (after a GC) and samples RSS every
+ * 20 ms; { id, cmd: 'rss-stop' } -> { id, baseline, peak } in bytes. { cmd: 'exit' } exits
+ * (which also writes a --cpu-prof profile). { id, cmd: 'cpu' } -> { id, us }: CPU time used so far.
+ */
+import http from 'node:http';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+const require = createRequire(import.meta.url);
+const [kind, target, extraJson] = process.argv.slice(2);
+const extra = extraJson ? JSON.parse(extraJson) : {};
+const targetUrl = new URL(target);
+
+/** The run's private copy of the built package (see run.js), else the package by its own name. */
+function ours(entry) {
+  const dir = process.env.BENCH_PACKAGE_DIR;
+  return import(dir ? pathToFileURL(join(dir, 'dist', entry, 'index.js')).href : `gateway-errors/${entry}`);
+}
+
+/** The floor: a hand-written hop with a keep-alive agent, no framework, no error page. */
+function bareHop() {
+  const agent = new http.Agent({ keepAlive: true });
+  return (req, res) => {
+    const upstream = http.request(
+      { hostname: targetUrl.hostname, port: targetUrl.port, path: req.url, method: req.method, headers: req.headers, agent },
+      (upRes) => {
+        res.writeHead(upRes.statusCode, upRes.headers);
+        upRes.pipe(res);
+      },
+    );
+    upstream.on('error', () => {
+      if (res.headersSent) return void res.destroy();
+      res.writeHead(502, { 'content-type': 'text/plain', 'content-length': 11 });
+      res.end('Bad Gateway');
+    });
+    req.pipe(upstream);
+  };
+}
+
+function hpm(keepAlive) {
+  const { createProxyMiddleware } = require('http-proxy-middleware');
+  return createProxyMiddleware({ target, ...(keepAlive && { agent: new http.Agent({ keepAlive: true }) }) });
+}
+
+function expressApp(mount) {
+  const express = require('express');
+  const app = express();
+  mount(app);
+  return app;
+}
+
+/** Each kind returns a request listener or, for Fastify, a listening server. */
+const KINDS = {
+  bare: async () => bareHop(),
+  hpm: async () => hpm(true),
+  fastify: async () => {
+    const Fastify = require('fastify');
+    const app = Fastify({ logger: false });
+    await app.register(require('@fastify/reply-from'), { base: target });
+    app.all('/*', (request, reply) => reply.from(request.url));
+    await app.listen({ port: 0, host: '127.0.0.1', backlog: 4096 });
+    return app.server;
+  },
+  'express-bare': async () => expressApp((app) => app.use(bareHop())),
+  'express-hpm': async () => expressApp((app) => app.use(hpm(true))),
+  'express-hpm-defaults': async () => expressApp((app) => app.use(hpm(false))),
+  'express-http-proxy': async () => expressApp((app) => app.use(require('express-http-proxy')(target))),
+  'koa-proxies': async () => {
+    const Koa = require('koa');
+    const app = new Koa();
+    app.silent = true; // no stack traces on stderr when a client hangs up at the end of a run
+    app.use(require('koa-proxies')('/', { target }));
+    return app.callback();
+  },
+  'ours-express': async () => {
+    const { gatewayErrors, gatewayProxy } = await ours('express');
+    return expressApp((app) => {
+      const gateway = gatewayErrors();
+      app.use(gateway);
+      app.use(gatewayProxy({ target, ...extra }));
+      app.use(gateway.errorHandler);
+    });
+  },
+  'ours-koa': async () => {
+    const Koa = require('koa');
+    const { gatewayErrors, gatewayProxy } = await ours('koa');
+    const app = new Koa();
+    app.silent = true;
+    app.use(gatewayErrors());
+    app.use(gatewayProxy({ target, ...extra }));
+    return app.callback();
+  },
+};
+
+const make = KINDS[kind];
+if (make === undefined) throw new Error(`unknown proxy kind ${kind}`);
+const made = await make();
+let server;
+if (made instanceof http.Server) server = made;
+else {
+  server = http.createServer(made);
+  await new Promise((resolve) => server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, resolve));
+}
+server.keepAliveTimeout = 60_000;
+server.headersTimeout = 61_000;
+
+let sampler;
+let baseline = 0;
+let peak = 0;
+process.on('message', (m) => {
+  if (m.cmd === 'rss-start') {
+    globalThis.gc?.();
+    baseline = process.memoryUsage.rss();
+    peak = baseline;
+    clearInterval(sampler);
+    sampler = setInterval(() => {
+      const rss = process.memoryUsage.rss();
+      if (rss > peak) peak = rss;
+    }, 20);
+    process.send({ id: m.id, baseline });
+  } else if (m.cmd === 'rss-stop') {
+    clearInterval(sampler);
+    const rss = process.memoryUsage.rss();
+    if (rss > peak) peak = rss;
+    process.send({ id: m.id, baseline, peak });
+  } else if (m.cmd === 'cpu') {
+    const u = process.cpuUsage();
+    process.send({ id: m.id, us: u.user + u.system });
+  } else if (m.cmd === 'exit') process.exit(0);
+});
+process.on('disconnect', () => process.exit(0));
+process.send({ type: 'ready', port: server.address().port });

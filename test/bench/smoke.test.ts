@@ -1,0 +1,77 @@
+/**
+ * The benchmark harness works end to end: a smoke-sized run of `bench/run.js` (its own processes
+ * for the upstream and each proxy, autocannon, tables, RESULTS.md, chart.svg) measures every
+ * proxy of the healthy-path table. No speed is asserted: only that each row got answers.
+ * Needs the built package (dist/), which `npm test` builds first.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const KINDS = [
+  'bare',
+  'hpm',
+  'fastify',
+  'express-bare',
+  'express-hpm',
+  'express-hpm-defaults',
+  'express-http-proxy',
+  'koa-proxies',
+  'ours-express',
+  'ours-koa',
+];
+
+interface Row {
+  rps: number;
+  p99: number;
+  non2xx: number;
+  errors: number;
+  total: number;
+}
+interface Results {
+  scenarios: { healthy: Record<string, Row> };
+  targets: { target: string; measured: string; pass: boolean | null }[];
+}
+
+describe('bench harness (smoke run)', () => {
+  const out = mkdtempSync(join(tmpdir(), 'gateway-errors-bench-'));
+  afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+  it('measures every healthy-path proxy with a positive rate and writes the table and chart', async () => {
+    const json = join(out, 'results.json');
+    await new Promise<void>((resolve, reject) => {
+      execFile(
+        process.execPath,
+        [join(ROOT, 'bench/run.js'), '--smoke', '--only', 'healthy', '--out', out, '--json', json],
+        { cwd: ROOT, timeout: 90_000, maxBuffer: 16 * 1024 * 1024 },
+        (err, _stdout, stderr) => (err ? reject(new Error(`bench/run.js failed: ${err.message}\n${stderr}`)) : resolve()),
+      );
+    });
+
+    const results = JSON.parse(readFileSync(json, 'utf8')) as Results;
+    const healthy = results.scenarios.healthy;
+    expect(Object.keys(healthy).sort()).toEqual([...KINDS].sort());
+    for (const kind of KINDS) {
+      const row = healthy[kind]!;
+      expect(row.rps, `${kind} req/s`).toBeGreaterThan(0);
+      expect(row.total, `${kind} answers`).toBeGreaterThan(0);
+      expect(row.non2xx + row.errors, `${kind} non-2xx and errors`).toBe(0);
+    }
+    expect(results.targets.map((t) => t.target)).toContain('Healthy: Express req/s >= 1.0x Express + HPM keep-alive');
+
+    const md = readFileSync(join(out, 'RESULTS.md'), 'utf8');
+    for (const label of ['bare Node hop', '@fastify/reply-from on Fastify 5', 'Koa 3 + koa-proxies, defaults', 'gateway-errors on Express 5', 'gateway-errors on Koa 3']) {
+      expect(md).toContain(label);
+    }
+    expect(md).toMatch(/\| machine +\| .+, \d+ cores/);
+
+    const svg = readFileSync(join(out, 'chart.svg'), 'utf8');
+    expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
+    expect(svg.match(/<rect x=/g)).toHaveLength(KINDS.length);
+    expect(svg.match(/fill="#d9480f"/g)).toHaveLength(2); // ours highlighted
+  }, 120_000);
+});
