@@ -19,7 +19,7 @@ import {
 export interface CircuitOptions {
   /** Open after this many failed attempts in a row. @default 5 */
   consecutiveFailures?: number;
-  /** Open when this fraction of attempts fails within `window`... @default 0.5 */
+  /** Open when more than this fraction (strictly between 0 and 1) of attempts fails within `window`... @default 0.5 */
   failureRate?: number;
   /** ...measured over this many ms... @default 10000 */
   window?: number;

@@ -262,6 +262,19 @@ function checkRatio(name: string, value: unknown): number {
   return value;
 }
 
+/** cockatiel's SamplingBreaker takes a rate strictly between 0 and 1 (0 would open on anything, 1 never). */
+function checkOpenRatio(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !(value > 0 && value < 1)) fail(name, 'a number greater than 0 and less than 1', value);
+  return value;
+}
+
+/** cockatiel reads 0 as "guess for me"; a minimum must be a real one. */
+function checkPositive(name: string, value: unknown): number {
+  const n = checkCount(name, value, 1_000_000);
+  if (n < 1) fail(name, 'an integer from 1 to 1000000', value);
+  return n;
+}
+
 function normalizeBudget(value: unknown): Required<RetryBudgetOptions> | false {
   if (value === false) return false;
   const o = checkObject('budget', or(value, {}));
@@ -283,9 +296,9 @@ function normalizeCircuit(value: unknown): Required<CircuitOptions> | false {
   if (window < 1000) fail('circuit.window', 'at least 1000 (ms)', window);
   return Object.freeze({
     consecutiveFailures,
-    failureRate: checkRatio('circuit.failureRate', or(o.failureRate, CIRCUIT_DEFAULTS.failureRate)),
+    failureRate: checkOpenRatio('circuit.failureRate', or(o.failureRate, CIRCUIT_DEFAULTS.failureRate)),
     window,
-    minimumRps: checkCount('circuit.minimumRps', or(o.minimumRps, CIRCUIT_DEFAULTS.minimumRps), 1_000_000),
+    minimumRps: checkPositive('circuit.minimumRps', or(o.minimumRps, CIRCUIT_DEFAULTS.minimumRps)),
     halfOpenAfter: checkCount('circuit.halfOpenAfter', or(o.halfOpenAfter, CIRCUIT_DEFAULTS.halfOpenAfter), MAX_TIMER),
   });
 }

@@ -138,6 +138,9 @@ const proxyCases: Case[] = [
   ['an unknown circuit key', { circuit: { threshold: 5 } }, 'circuit.threshold'],
   ['a circuit.consecutiveFailures of 0', { circuit: { consecutiveFailures: 0 } }, 'circuit.consecutiveFailures'],
   ['a negative circuit.failureRate', { circuit: { failureRate: -0.1 } }, 'circuit.failureRate'],
+  ['a circuit.failureRate of 0 (cockatiel needs more than 0)', { circuit: { failureRate: 0 } }, 'circuit.failureRate'],
+  ['a circuit.failureRate of 1 (cockatiel needs less than 1)', { circuit: { failureRate: 1 } }, 'circuit.failureRate'],
+  ['a circuit.minimumRps of 0 (cockatiel would guess one)', { circuit: { minimumRps: 0 } }, 'circuit.minimumRps'],
   ['a circuit.window under one second', { circuit: { window: 999 } }, 'circuit.window'],
   ['a circuit.minimumRps given as a string', { circuit: { minimumRps: '2' } }, 'circuit.minimumRps'],
   ['a negative circuit.halfOpenAfter', { circuit: { halfOpenAfter: -1 } }, 'circuit.halfOpenAfter'],
@@ -212,7 +215,7 @@ describe.each(adapters)('options of %s', (_name, adapter) => {
       ok({ connectTimeout: 0, responseTimeout: MAX_TIMER, onRetry: () => undefined, onGiveUp: () => undefined });
       ok({ proxyTimeout: 1000 });
       ok({ deadline: 0, idleTimeout: 0, maxConcurrent: 10, budget: false, circuit: false, logger: console });
-      ok({ budget: { ratio: 0, minPerSecond: 0, window: 3_600_000 }, circuit: { consecutiveFailures: 1, failureRate: 1, window: 1000, minimumRps: 0, halfOpenAfter: 0 } });
+      ok({ budget: { ratio: 0, minPerSecond: 0, window: 3_600_000 }, circuit: { consecutiveFailures: 1, failureRate: 0.999, window: 1000, minimumRps: 1, halfOpenAfter: 0 } });
       ok({ onCircuitOpen: () => undefined, onCircuitClose: () => undefined });
       ok({ errors: { proxyName: 'edge', retryAfter: 5 } });
     });
