@@ -292,6 +292,57 @@ for (const [adapter, mount] of ADAPTERS) {
       await g.check();
     });
 
+    it('gives back every concurrency slot, whenever clients leave', async () => {
+      const limited: unknown[] = [];
+      const g = await begin({
+        maxConcurrent: 2,
+        retry: { retries: 3, maxDelay: 2000 },
+        circuit: false,
+        onGiveUp: (e: { reason: string }) => {
+          if (e.reason === 'concurrency_limit') limited.push(e);
+        },
+      });
+      // Leave at every stage, one request at a time (so the limit itself is never hit)...
+      const stages: Array<() => Promise<void>> = [
+        async () => {
+          const req = open(`${g.url}/slow-head?ms=2000`, 'GET');
+          req.end();
+          await delay(50);
+          req.destroy();
+        },
+        async () => {
+          const req = open(`${g.url}/flaky/9?retry-after=1&key=slots-${slug}`, 'GET');
+          req.end();
+          await delay(150); // in the Retry-After wait
+          req.destroy();
+        },
+        async () => {
+          const req = open(`${g.url}/echo`, 'PUT', { 'content-length': String(64 * 1024) });
+          req.write(Buffer.alloc(1024));
+          await delay(50); // while the body is being buffered
+          req.destroy();
+        },
+        async () => {
+          const req = open(`${g.url}/slow-body?ms=50&chunks=100`, 'GET');
+          req.end();
+          const res = await head(req);
+          await new Promise((resolve) => res.once('data', resolve));
+          req.destroy();
+        },
+      ];
+      for (let round = 0; round < 3; round++) for (const stage of stages) await stage();
+      await delay(200);
+      // ...then the two slots are free: two slow requests at once both get through.
+      const both = await Promise.all([send(`${g.url}/slow-head?ms=200`), send(`${g.url}/slow-head?ms=200`)]);
+      expect(both.map((r) => r.status)).toEqual([200, 200]);
+      expect(limited).toEqual([]);
+      // ...and no slot was given back twice: a third at once is still refused.
+      const three = await Promise.all([1, 2, 3].map(() => send(`${g.url}/slow-head?ms=200`)));
+      expect(three.map((r) => r.status).sort()).toEqual([200, 200, 503]);
+      expect(three.find((r) => r.status === 503)!.headers['proxy-status']).toBe('gateway-errors; error=connection_limit_reached');
+      await g.check();
+    });
+
     it('warns about nothing after many retries of one request and many requests on one connection', async () => {
       const g = await begin({ retry: { retries: 20, baseDelay: 1, maxDelay: 1 }, budget: false, circuit: false });
       const key = `many-${slug}`;
