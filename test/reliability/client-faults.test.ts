@@ -9,6 +9,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { delay, eventually, send } from '../support/client.js';
+import { startBlackhole } from '../support/blackhole.js';
 import { startFaultKit, type FaultKit } from '../support/fault-kit.js';
 import {
   ADAPTERS,
@@ -77,7 +78,10 @@ for (const [adapter, mount] of ADAPTERS) {
      * the gateway still answers, the upstream holds no socket, no handle is left above the
      * census, nothing was warned, rejected or reported to the framework.
      */
-    async function begin(proxy: Partial<GatewaySpec['proxy']> = {}): Promise<{ url: string; port: number; check(): Promise<void> }> {
+    async function begin(
+      proxy: Partial<GatewaySpec['proxy']> = {},
+      alive: [path: string, status: number] = ['/ok', 200],
+    ): Promise<{ url: string; port: number; check(): Promise<void> }> {
       app = await mount({ errors: {}, proxy: { target: kit.url, ...proxy } });
       await eventually(() => kit.openSockets() === 0);
       const baseline = handleCensus();
@@ -89,8 +93,8 @@ for (const [adapter, mount] of ADAPTERS) {
           expect(await eventually(() => kit.openSockets() === 0, 3000), 'upstream sockets left open').toBe(true);
           expect(await eventually(() => current.openConnections() === 0, 3000), 'client connections left open at the gateway').toBe(true);
           expect(await handlesSettled(baseline), 'handles above the census').toEqual({});
-          const alive = await send(`${current.url}/ok`);
-          expect(alive.status).toBe(200);
+          const answer = await send(`${current.url}${alive[0]}`);
+          expect(answer.status).toBe(alive[1]);
           expect(watch.warnings.map(String)).toEqual([]);
           expect(watch.rejections.map(describeError)).toEqual([]);
           expect(unexpectedErrors(current.errors)).toEqual([]);
@@ -107,6 +111,24 @@ for (const [adapter, mount] of ADAPTERS) {
       req.destroy();
       await g.check();
       expect(kit.attempts(`/slow-head?key=before-${slug}`)).toBe(1);
+    });
+
+    it('drops the pending connection when the client leaves while the gateway is still connecting', async () => {
+      const hole = await startBlackhole();
+      try {
+        const giveUps: unknown[] = [];
+        // Still answering afterwards means: the next request meets the connect timeout, as it should.
+        const g = await begin({ target: hole.url, connectTimeout: 1000, retry: false, onGiveUp: (e: unknown) => giveUps.push(e) }, ['/x', 504]);
+        const req = open(`${g.url}/x`, 'GET');
+        req.end();
+        await delay(200); // the upstream connection is still in SYN-SENT
+        req.destroy();
+        await delay(1200); // past the connect timeout: a timer left armed would have fired by now
+        expect(giveUps).toEqual([]);
+        await g.check(); // no socket, no connect timer left behind
+      } finally {
+        await hole.close();
+      }
     });
 
     it('stops relaying when the client leaves in the middle of a streamed answer', async () => {
