@@ -121,7 +121,7 @@ for (const [adapter, mount] of ADAPTERS) {
       const counter = `eo-${adapter.replace(/\W/g, '')}`;
       // No circuit breaker here: every POST must meet the fault itself, so the replay decision is
       // exercised for each kind (the breaker's own answers are met in the restart test below).
-      app = await mount({ errors: {}, proxy: { target: kit.url, responseTimeout: 300, retry: { baseDelay: 5, maxDelay: 10 }, circuit: false } });
+      app = await mount({ errors: {}, proxy: { target: kit.url, responseTimeout: 1000, retry: { baseDelay: 5, maxDelay: 10 }, circuit: false } });
       const answers: Array<{ id: string; accept: (typeof ACCEPTS)[number]; r: Answer }> = [];
       await pool(N, 16, async (i) => {
         const id = `${counter}-${i}-${randomBytes(4).toString('hex')}`;
@@ -230,7 +230,7 @@ for (const [adapter, mount] of ADAPTERS) {
       // two replays, which is what this test is about (both are tested by their owners).
       app = await mount({
         errors: {},
-        proxy: { target: kit.url, responseTimeout: 300, retry: { baseDelay: 5, maxDelay: 10 }, circuit: false, budget: false },
+        proxy: { target: kit.url, responseTimeout: 1000, retry: { baseDelay: 5, maxDelay: 10 }, circuit: false, budget: false },
       });
       const sizes = [0, 1, 17, 1024, 64 * 1024 - 1, 64 * 1024 + 1, 200 * 1024];
       const cases = sizes.flatMap((size, i) =>

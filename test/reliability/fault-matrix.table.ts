@@ -96,8 +96,12 @@ const ok = (attempts: number, body: string, complete = true): Outcome => ({
   body,
 });
 
-/** A response timeout short enough for a quick suite, long enough for a loopback answer. */
-export const SHORT_RESPONSE_TIMEOUT = 150;
+/**
+ * A response timeout short enough for a quick suite, long enough for a loopback answer even when
+ * the one event loop that runs client, gateway and upstream lags (100 ms and more on a busy CI
+ * machine).
+ */
+export const SHORT_RESPONSE_TIMEOUT = 300;
 
 export const FAULTS: readonly FaultRow[] = [
   {
@@ -148,9 +152,9 @@ export const FAULTS: readonly FaultRow[] = [
   },
   {
     id: 'slow-head',
-    fault: `slow head: 400 ms, over responseTimeout ${SHORT_RESPONSE_TIMEOUT} ms`,
+    fault: `slow head: 900 ms, over responseTimeout ${SHORT_RESPONSE_TIMEOUT} ms`,
     upstream: 'kit',
-    path: '/slow-head?ms=400',
+    path: '/slow-head?ms=900',
     proxy: { responseTimeout: SHORT_RESPONSE_TIMEOUT },
     replayable: err(504, 'http_response_timeout', 3, 3),
     once: err(504, 'http_response_timeout', 1, 1),
@@ -205,13 +209,13 @@ export const FAULTS: readonly FaultRow[] = [
   },
   {
     id: 'slow-body',
-    fault: `slow body: 3 chunks 100 ms apart, responseTimeout ${SHORT_RESPONSE_TIMEOUT} ms`,
+    fault: `slow body: 5 chunks 100 ms apart, responseTimeout ${SHORT_RESPONSE_TIMEOUT} ms`,
     upstream: 'kit',
-    path: '/slow-body?ms=100&chunks=3',
+    path: '/slow-body?ms=100&chunks=5',
     proxy: { responseTimeout: SHORT_RESPONSE_TIMEOUT },
-    replayable: ok(1, 'chunk 0\nchunk 1\nchunk 2\n'),
-    once: ok(1, 'chunk 0\nchunk 1\nchunk 2\n'),
-    why: 'the response timeout covers the head only; a slow stream is never cut',
+    replayable: ok(1, 'chunk 0\nchunk 1\nchunk 2\nchunk 3\nchunk 4\n'),
+    once: ok(1, 'chunk 0\nchunk 1\nchunk 2\nchunk 3\nchunk 4\n'),
+    why: 'the response timeout covers the head only; a stream that takes longer than it is never cut',
   },
   {
     id: 'status-503',
