@@ -7,6 +7,7 @@
  *                         [--path /ok?size=1024] [--extra '{"retry":false}'] [--keep]
  *                         [--callers functionName]...   (who calls it: the heaviest stacks)
  *                         [--package DIR]   a patched copy of the built package instead of dist/
+ *                         [--header 'accept: text/html']...
  *
  * Prints self time by package (ours, http-proxy, express, node internals, GC...) and the top
  * self-time functions overall and of our own code. Run `npm run build` first.
@@ -32,6 +33,7 @@ const { values: o, positionals } = parseArgs({
     top: { type: 'string', default: '25' },
     callers: { type: 'string', multiple: true },
     package: { type: 'string' },
+    header: { type: 'string', multiple: true },
   },
 });
 const kind = positionals[0] ?? 'ours-express';
@@ -45,9 +47,10 @@ const proxy = await startProxy(kind, upstream.url, o.extra ? JSON.parse(o.extra)
   execArgv: ['--cpu-prof', `--cpu-prof-dir=${dir}`, '--cpu-prof-interval=200'],
 });
 const url = `${proxy.url}${o.path}`;
+const headers = Object.fromEntries((o.header ?? []).map((h) => [h.slice(0, h.indexOf(':')).trim(), h.slice(h.indexOf(':') + 1).trim()]));
 const connections = Number(o.connections);
-await load({ url, connections, seconds: 2 }); // warm-up: let the JIT settle
-const r = await load({ url, connections, seconds: Number(o.seconds) });
+await load({ url, headers, connections, seconds: 2 }); // warm-up: let the JIT settle
+const r = await load({ url, headers, connections, seconds: Number(o.seconds) });
 await proxy.close(); // exiting writes the profile
 await upstream.close();
 if (!o.package) rmSync(pkg, { recursive: true, force: true });

@@ -25,7 +25,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startProxy, startUpstream } from './lib/child.js';
-import { alternate, get, load, pool, sleep, summarize } from './lib/load.js';
+import { alternate, get, load, loadThrough, pool, sleep, summarize } from './lib/load.js';
 import { meter } from './lib/noise.js';
 import { snapshotPackage } from './lib/package.js';
 import { barChart, fixed, int, mdTable, mib, ms, ratio } from './lib/report.js';
@@ -45,8 +45,8 @@ const { values: args } = parseArgs({
 /** Durations in seconds; sizes; rounds. */
 const PROFILES = {
   full: {
-    rounds: 3, seconds: 3, warm: 1.5, errorSeconds: 2, outageWarm: 2, outageSeconds: 5, fastFailSeconds: 3,
-    streamMiB: 256, slowCount: 1000, slowMs: 2000, memoryRounds: 2, growthRounds: 2, growthSeconds: 2, growthWarm: 0.5,
+    rounds: 3, seconds: 3, warm: 1.5, errorSeconds: 1.5, outageWarm: 2, outageSeconds: 5, fastFailSeconds: 1.5,
+    streamMiB: 256, slowCount: 1000, slowMs: 2000, memoryRounds: 2, growthRounds: 2, growthSeconds: 1.5, growthWarm: 0.5,
   },
   quick: {
     rounds: 1, seconds: 1.5, warm: 0.7, errorSeconds: 1, outageWarm: 1, outageSeconds: 2, fastFailSeconds: 1.5,
@@ -144,8 +144,8 @@ async function healthy(upstream, proxies) {
     rounds: P.rounds,
     warm: async (kind) => void (await load({ url: url(kind), connections: CONNECTIONS, seconds: P.warm })),
     measure: async (kind, round) => {
-      const r = await load({ url: url(kind), connections: CONNECTIONS, seconds: P.seconds });
-      progress(`healthy round ${round + 1} ${kind}: ${int(r.rps)} req/s, p99 ${ms(r.p99)}`);
+      const r = await loadThrough(proxies.get(kind), { url: url(kind), connections: CONNECTIONS, seconds: P.seconds });
+      progress(`healthy round ${round + 1} ${kind}: ${int(r.rps)} req/s, p99 ${ms(r.p99)}, ${int(r.cpu)} µs CPU per request`);
       return r;
     },
   });
@@ -154,10 +154,10 @@ async function healthy(upstream, proxies) {
   results.scenarios.healthy = rows;
   const bare = rows.bare.rps;
   const table = mdTable(
-    ['proxy', 'req/s', 'p50', 'p99', 'vs bare hop', 'rounds (req/s)', 'non-2xx / errors'],
+    ['proxy', 'req/s', 'p50', 'p99', 'vs bare hop', 'proxy CPU per request', 'rounds (req/s)', 'non-2xx / errors'],
     PEERS.map((p) => {
       const r = rows[p.kind];
-      return [p.ours ? `**${p.label}**` : p.label, int(r.rps), ms(r.p50), ms(r.p99), ratio(r.rps, bare), r.rounds.map(int).join(' / '), `${r.non2xx} / ${r.errors}`];
+      return [p.ours ? `**${p.label}**` : p.label, int(r.rps), ms(r.p50), ms(r.p99), ratio(r.rps, bare), `${int(r.cpu)} µs`, r.rounds.map(int).join(' / '), `${r.non2xx} / ${r.errors}`];
     }),
   );
   const e = rows['ours-express'];
@@ -176,9 +176,19 @@ async function healthy(upstream, proxies) {
     ],
     ['l', 'r', 'r'],
   );
+  const cpu = mdTable(
+    ['CPU per request of the proxy process (lower is better; steadier than req/s on a shared machine)', 'ratio'],
+    [
+      ['gateway-errors on Express / Express + HPM keep-alive', ratio(e.cpu, rows['express-hpm'].cpu)],
+      ['gateway-errors on Express / Express + bare hop', ratio(e.cpu, rows['express-bare'].cpu)],
+      ['gateway-errors on Koa / HPM alone, keep-alive', ratio(k.cpu, rows.hpm.cpu)],
+      ['gateway-errors on Koa / Koa + koa-proxies', ratio(k.cpu, rows['koa-proxies'].cpu)],
+    ],
+    ['l', 'r'],
+  );
   section(
     `1. Healthy path: 1 KiB answers, ${CONNECTIONS} connections, retries on`,
-    `GET /ok (1 KiB) through each proxy to one upstream process. Warm-up ${P.warm} s each, then ${P.rounds} round(s) of ${P.seconds} s, order reversed every other round; medians.\n\n${table}\n\n${ratios}`,
+    `GET /ok (1 KiB) through each proxy to one upstream process. Warm-up ${P.warm} s each, then ${P.rounds} round(s) of ${P.seconds} s, order reversed every other round; medians. CPU per request: the proxy process's user + system time over the run divided by its answers.\n\n${table}\n\n${ratios}\n\n${cpu}`,
   );
 }
 
@@ -325,37 +335,45 @@ async function fastFail(upstream) {
     { kind: 'ours-express', label: 'gateway-errors on Express 5' },
     { kind: 'ours-koa', label: 'gateway-errors on Koa 3' },
   ];
-  const data = {};
-  for (const s of subjects) {
-    const proxy = await startProxy(s.kind, upstream.url);
-    const url = `${proxy.url}/status/503`;
-    // Fail until the answers say the circuit is open (503, error=destination_unavailable).
-    let open = false;
+  const proxies = await Promise.all(subjects.map((s) => startProxy(s.kind, upstream.url)));
+  const urlOf = new Map(subjects.map((s, i) => [s, `${proxies[i].url}/status/503`]));
+  /** Fail until the answers say the circuit is open (503, error=destination_unavailable). */
+  const openCircuit = async (s) => {
     const deadline = Date.now() + 5_000;
-    for (let i = 0; i < 200 && !open && Date.now() < deadline; i++) {
-      const r = await get(url);
-      open = r.status === 503 && /error=destination_unavailable/.test(String(r.headers['proxy-status'] ?? ''));
+    for (let i = 0; i < 200 && Date.now() < deadline; i++) {
+      const r = await get(urlOf.get(s));
+      if (r.status === 503 && /error=destination_unavailable/.test(String(r.headers['proxy-status'] ?? ''))) return true;
     }
-    if (!open) {
-      data[s.kind] = { open: false };
-      await proxy.close();
-      continue;
-    }
-    await upstream.call('reset');
-    const r = await load({ url, connections: CONNECTIONS, seconds: P.fastFailSeconds });
-    const { count } = await upstream.call('count');
-    await proxy.close();
-    data[s.kind] = { open: true, ...r, attempts: count };
-  }
+    return false;
+  };
+  const open = new Map();
+  for (const s of subjects) open.set(s, await openCircuit(s));
+  const live = subjects.filter((s) => open.get(s));
+  const attempts = new Map(live.map((s) => [s, 0]));
+  const runs = await alternate(live, {
+    rounds: P.rounds,
+    warm: async (s) => void (await load({ url: urlOf.get(s), connections: CONNECTIONS, seconds: P.warm })),
+    measure: async (s, round) => {
+      await openCircuit(s); // a probe may have just closed and reopened it
+      await upstream.call('reset');
+      const r = await load({ url: urlOf.get(s), connections: CONNECTIONS, seconds: P.fastFailSeconds });
+      attempts.set(s, attempts.get(s) + (await upstream.call('count')).count);
+      progress(`fastfail round ${round + 1} ${s.kind}: ${int(r.rps)} answers/s, p99 ${ms(r.p99)}`);
+      return r;
+    },
+  });
+  await closeAll(proxies);
+  const data = {};
+  for (const s of subjects) data[s.kind] = open.get(s) ? { open: true, ...summarize(runs.get(s)), attempts: attempts.get(s) } : { open: false };
   results.scenarios.fastfail = data;
   const none = subjects.every((s) => !data[s.kind].open);
   section(
     '4. Fast-fail while the circuit is open',
     none
       ? 'n/a (no breaker yet): with the upstream answering 503 to every request, no answer carried `Proxy-Status: ...; error=destination_unavailable` within 200 requests, so there is no open circuit to measure. See section 3 for the latency of the 503 answers today.'
-      : `Upstream 503 to everything until the answers carry \`error=destination_unavailable\`; then ${CONNECTIONS} connections for ${P.fastFailSeconds} s.\n\n` +
+      : `Upstream 503 to everything until the answers carry \`error=destination_unavailable\`; then ${CONNECTIONS} connections, ${P.rounds} alternating round(s) of ${P.fastFailSeconds} s after a warm-up; medians.\n\n` +
           mdTable(
-            ['proxy', 'answers/s', 'p50', 'p99', 'upstream attempts meanwhile (probes)'],
+            ['proxy', 'answers/s', 'p50', 'p99', 'upstream attempts meanwhile (probes), all rounds'],
             subjects.map((s) => {
               const d = data[s.kind];
               return d.open ? [s.label, int(d.rps), ms(d.p50), ms(d.p99), int(d.attempts)] : [s.label, 'n/a (circuit never opened)', '', '', ''];

@@ -62,7 +62,7 @@ export function barChart(o) {
     const weight = b.ours ? '600' : '400';
     parts.push(`<text x="${left - 10}" y="${y + barH / 2 + 4}" font-size="12.5" font-weight="${weight}" fill="#1b1f24" text-anchor="end">${esc(b.label)}</text>`);
     parts.push(`<rect x="${left}" y="${y}" width="${w.toFixed(1)}" height="${barH}" rx="3" fill="${fill}"/>`);
-    parts.push(`<text x="${(left + w + 6).toFixed(1)}" y="${y + barH / 2 + 4}" font-size="12" font-weight="${weight}" fill="#1b1f24">${esc(`${int(b.value)}${b.note ? `  ${b.note}` : ''}`)}</text>`);
+    parts.push(`<text x="${(left + w + 6).toFixed(1)}" y="${y + barH / 2 + 4}" font-size="12" font-weight="${weight}" fill="#1b1f24">${esc(`${int(b.value)}${b.note ? ` · ${b.note}` : ''}`)}</text>`);
   });
   parts.push('</svg>');
   return `${parts.join('\n')}\n`;
