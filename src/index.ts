@@ -17,3 +17,14 @@ export { parseRetryAfter, formatRetryAfter, MAX_RETRY_AFTER } from './core/retry
 export { fullJitterDelay } from './core/backoff.js';
 export { decideRetry, type RetryDecision, type RetryInput, type GiveUpReason } from './core/retry.js';
 export { createResponder, isGatewayStatus, type Responder, type RequestFacts } from './core/respond.js';
+export {
+  CHANNELS,
+  type RetryEvent,
+  type GiveUpEvent,
+  type CircuitOpenEvent,
+  type CircuitCloseEvent,
+  type GatewayHooks,
+  type GatewayLogger,
+} from './core/events.js';
+export { BUDGET_DEFAULTS, type RetryBudgetOptions } from './core/budget.js';
+export { CIRCUIT_DEFAULTS, type CircuitOptions } from './core/circuit.js';

@@ -4,7 +4,7 @@
  */
 import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { pipeline, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pRetry from 'p-retry';
 import webOutgoing from 'http-proxy/lib/http-proxy/passes/web-outgoing.js';
@@ -108,6 +108,8 @@ export class Exchange {
   body!: BodySource;
   /** When the whole request must have its answer (ms since epoch), or 0 for none. */
   deadlineAt = 0;
+  /** Some attempt got a connection: the request may have reached the upstream. */
+  reached = false;
   private attempts = 0;
   private giveUpReason = 'retries_exhausted';
   private upstream: Upstream<AttemptResult> | undefined;
@@ -238,6 +240,11 @@ export class Exchange {
       this.giveUpReason = decision.reason;
       return false;
     }
+    if (this.upstream?.circuit?.blockedFor() !== undefined) {
+      // The failure just opened the circuit: the next attempt would be refused anyway.
+      this.giveUpReason = 'circuit_open';
+      return false;
+    }
     if (this.upstream?.budget?.tryWithdraw() === false) {
       this.giveUpReason = 'budget_exhausted';
       return false;
@@ -287,7 +294,8 @@ export class Exchange {
           discard(result.proxyRes);
           return this.finish();
         }
-        const { failure, proxyRes } = result;
+        const { proxyRes } = result;
+        const failure = this.reached ? result.failure : { ...result.failure, unsent: true };
         if (proxyRes !== undefined && !isGatewayStatus(proxyRes.statusCode ?? 0)) {
           // A retried status that is not ours to brand (e.g. 429 in `statuses`): hand it over as is.
           return this.deliver(proxyRes);
@@ -340,9 +348,14 @@ export class Exchange {
       proxyRes.on('data', () => timer.refresh());
       proxyRes.once('close', () => clearTimeout(timer));
     }
-    // pipeline destroys the client response if the upstream dies mid-body, so the client sees
-    // an incomplete response instead of hanging, and destroys the upstream if the client leaves.
-    pipeline(proxyRes, res, () => undefined);
+    // An upstream that dies mid-body cuts the client's connection, so the client sees an
+    // incomplete response instead of hanging; a client that leaves cuts the upstream. Not
+    // pipeline(): it would hand the upstream's error to `res`, and Koa reports that as the app's.
+    proxyRes.once('error', () => res.destroy());
+    res.once('close', () => {
+      if (!proxyRes.complete) proxyRes.destroy();
+    });
+    proxyRes.pipe(res);
     this.finish();
   }
 
@@ -392,8 +405,14 @@ export class Attempt {
       if (this.settled) return;
       if (socket.connecting) {
         this.arm('connection_timeout', connectTimeout);
-        socket.once('connect', () => this.arm('http_response_timeout', responseTimeout));
-      } else this.arm('http_response_timeout', responseTimeout);
+        socket.once('connect', () => {
+          this.x.reached = true;
+          this.arm('http_response_timeout', responseTimeout);
+        });
+      } else {
+        this.x.reached = true;
+        this.arm('http_response_timeout', responseTimeout);
+      }
     });
   }
 

@@ -109,7 +109,7 @@ export function createResponder(input?: GatewayErrorsOptions, prefix?: string): 
       time: new Date().toISOString(),
       brand,
       method: facts.method.toUpperCase(),
-      idempotent: facts.idempotent,
+      idempotent: facts.idempotent || failure.unsent === true,
       ...(failure.error !== undefined && { proxyStatus: failure.error }),
       ...(failure.receivedStatus !== undefined && { receivedStatus: failure.receivedStatus }),
       lang: messages.lang,

@@ -39,6 +39,11 @@ export interface Failure {
   readonly retryAfter?: number;
   /** The original error, for hooks and `expose: true`. Never rendered otherwise. */
   readonly cause?: unknown;
+  /**
+   * No attempt ever reached the upstream (refused, connect timeout, circuit open, limit): the
+   * request cannot have had an effect, so even a POST is safe to send again.
+   */
+  readonly unsent?: boolean;
 }
 
 /** Brand settings a page is drawn with. */

@@ -242,9 +242,10 @@ export async function pool(count: number, concurrency: number, task: (i: number)
 }
 
 /**
- * Errors that reached the framework, minus one expected kind: Koa reports (app 'error' event,
- * logged by default) a response that was cut because the upstream died after its head went out
- * (ECONNRESET 'aborted', `headerSent: true`). Express does not report it. Nothing else is expected.
+ * Errors that reached the framework, minus one expected kind: Koa itself reports (app 'error'
+ * event, logged by default) a client connection reset after the head went out (ECONNRESET,
+ * `headerSent: true`) — for any streamed body, ours or its own. An upstream dying mid-body is no
+ * longer among them: the engine cuts the client without handing the upstream's error to `res`.
  */
 export function unexpectedErrors(errors: unknown[]): string[] {
   return errors
