@@ -88,6 +88,8 @@ export function reserializeBody(body: unknown, contentType: string | undefined):
 export interface BodySource {
   /** Can the same bytes be sent again? */
   readonly replayable: boolean;
+  /** No body at all: http-proxy can pipe the (empty) request itself, no stream needed. */
+  readonly empty?: boolean;
   /** Content-Length to send instead of the client's (a rebuilt or recorded body), if any. */
   readonly length?: number;
   /** A fresh stream of the body for one attempt. */
@@ -109,7 +111,7 @@ function bufferSource(buf: Buffer, fixLength: boolean): BodySource {
 }
 
 const EMPTY = Buffer.alloc(0);
-const EMPTY_SOURCE = bufferSource(EMPTY, false);
+const EMPTY_SOURCE: BodySource = { ...bufferSource(EMPTY, false), empty: true };
 
 /** A parsed body we cannot recover: the request is failed with this (a 500, not a gateway error). */
 export class BodyConsumedError extends Error {

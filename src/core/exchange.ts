@@ -101,7 +101,8 @@ function pathOf(req: Req): string {
 
 /** Per-request state: the attempt loop for one client request. */
 export class Exchange {
-  readonly abort = new AbortController();
+  /** Aborted when the client leaves; made on first use (only a retry's wait needs one). */
+  private controller: AbortController | undefined;
   clientGone = false;
   started = false;
   current: Attempt | undefined;
@@ -113,7 +114,9 @@ export class Exchange {
   private attempts = 0;
   private giveUpReason = 'retries_exhausted';
   private upstream: Upstream<AttemptResult> | undefined;
-  private readonly reqListeners: { aborted: Function[]; error: Function[] };
+  /** Listener counts on req before the first attempt: http-proxy adds to them per attempt. */
+  private readonly baseAborted: number;
+  private readonly baseError: number;
 
   constructor(
     readonly req: Req,
@@ -122,16 +125,23 @@ export class Exchange {
     readonly hooks: ExchangeHooks,
     readonly ctx: EngineContext,
   ) {
-    this.reqListeners = { aborted: req.listeners('aborted'), error: req.listeners('error') };
+    this.baseAborted = req.listenerCount('aborted');
+    this.baseError = req.listenerCount('error');
     res.once('close', this.onClientClose);
   }
 
   private readonly onClientClose = (): void => {
     if (this.res.writableFinished) return;
     this.clientGone = true;
-    this.abort.abort();
+    this.controller?.abort();
     this.current?.cancel();
   };
+
+  private get signal(): AbortSignal {
+    this.controller ??= new AbortController();
+    if (this.clientGone) this.controller.abort();
+    return this.controller.signal;
+  }
 
   facts(): RequestFacts {
     const { method = 'GET', headers } = this.req;
@@ -169,17 +179,26 @@ export class Exchange {
         const a = new Attempt(this, resolve);
         this.current = a;
         if (this.deadlineAt > 0 && this.deadlineAt <= Date.now()) return a.timeout('http_response_timeout');
-        const buffer = this.body.stream();
-        const pipe = buffer.pipe;
-        // http-proxy pipes `buffer` into the upstream request right after creating it: the one
-        // moment we can reach that request whatever the headers (its 'proxyReq' event skips
-        // requests with `Expect`).
-        buffer.pipe = function <T extends NodeJS.WritableStream>(this: Readable, dest: T, o?: { end?: boolean }): T {
-          buffer.pipe = pipe;
-          a.attach(dest as unknown as ClientRequest);
-          return pipe.call(this, dest, o) as T;
-        };
-        a.options = { ...options, buffer, selfHandleResponse: true };
+        // `options` is this request's own copy (http-proxy-middleware makes one per request).
+        options.selfHandleResponse = true;
+        if (this.body.empty && req.headers.expect === undefined) {
+          // No body: http-proxy pipes the ended request, and its 'proxyReq' event (see proxy.ts)
+          // hands us the upstream request. Saves a stream per request on the common path.
+          options.buffer = undefined;
+        } else {
+          const buffer = this.body.stream();
+          const pipe = buffer.pipe;
+          // http-proxy pipes `buffer` into the upstream request right after creating it: the one
+          // moment we can reach that request whatever the headers (its 'proxyReq' event skips
+          // requests with `Expect`).
+          buffer.pipe = function <T extends NodeJS.WritableStream>(this: Readable, dest: T, o?: { end?: boolean }): T {
+            buffer.pipe = pipe;
+            a.attach(dest as unknown as ClientRequest);
+            return pipe.call(this, dest, o) as T;
+          };
+          options.buffer = buffer;
+        }
+        a.options = options;
         try {
           web.call(server, req, this.res, a.options, (err) => a.error(err));
         } catch (err) {
@@ -194,34 +213,50 @@ export class Exchange {
       return r === OPEN ? this.circuitOpen(circuit.blockedFor() ?? 1) : r;
     };
 
-    let result: AttemptResult;
-    if (policy === false || !replayableRequest || !this.body.replayable) {
-      if (policy !== false && !replayableRequest) this.giveUpReason = 'not_replayable';
-      result = await attempt(1);
-    } else {
-      result = await pRetry(
-        async (n) => {
-          const r = await attempt(n);
-          if (r.kind === 'failed') throw new AttemptFailed(r);
-          return r;
-        },
-        {
-          retries: policy.retries,
-          // p-retry's own delay is zero: the wait (backoff with full jitter, or the upstream's
-          // Retry-After in its place) happens in shouldRetry, after the decision, so it is never
-          // added on top of another delay and never spent after the last attempt.
-          minTimeout: 0,
-          maxTimeout: 0,
-          signal: this.abort.signal,
-          shouldRetry: ({ error, retriesConsumed }) => this.shouldRetry((error as AttemptFailed).result, retriesConsumed, policy),
-        },
-      ).catch((err: unknown): AttemptResult => {
-        if (err instanceof AttemptFailed) return err.result;
-        if (this.clientGone) return { kind: 'aborted' };
-        return { kind: 'error', error: err };
-      });
+    let result = await attempt(1);
+    if (result.kind === 'failed' && policy !== false) {
+      if (!replayableRequest) this.giveUpReason = 'not_replayable';
+      else if (this.body.replayable) result = await this.retry(result, attempt, policy);
     }
     this.conclude(result);
+  }
+
+  /**
+   * The retries, over p-retry. The first attempt ran before, outside it, so a request that
+   * succeeds at once — nearly all of them — pays nothing for the retry machinery.
+   */
+  private async retry(
+    first: AttemptResult,
+    attempt: (n: number) => Promise<AttemptResult>,
+    policy: NormalizedRetryPolicy,
+  ): Promise<AttemptResult> {
+    const settle = (err: unknown): AttemptResult => {
+      if (err instanceof AttemptFailed) return err.result;
+      if (this.clientGone) return { kind: 'aborted' };
+      return { kind: 'error', error: err };
+    };
+    try {
+      if (!(await this.shouldRetry(first, 0, policy))) return first;
+    } catch (err) {
+      return this.clientGone ? { kind: 'aborted' } : settle(err);
+    }
+    return pRetry(
+      async (n) => {
+        const r = await attempt(n + 1);
+        if (r.kind === 'failed') throw new AttemptFailed(r);
+        return r;
+      },
+      {
+        retries: policy.retries - 1,
+        // p-retry's own delay is zero: the wait (backoff with full jitter, or the upstream's
+        // Retry-After in its place) happens in shouldRetry, after the decision, so it is never
+        // added on top of another delay and never spent after the last attempt.
+        minTimeout: 0,
+        maxTimeout: 0,
+        signal: this.signal,
+        shouldRetry: ({ error, retriesConsumed }) => this.shouldRetry((error as AttemptFailed).result, retriesConsumed + 1, policy),
+      },
+    ).catch(settle);
   }
 
   private async shouldRetry(r: AttemptResult | undefined, retriesConsumed: number, policy: NormalizedRetryPolicy): Promise<boolean> {
@@ -259,7 +294,7 @@ export class Exchange {
       path: pathOf(this.req),
     });
     discard(r.proxyRes);
-    if (decision.delay > 0) await sleep(decision.delay, undefined, { signal: this.abort.signal });
+    if (decision.delay > 0) await sleep(decision.delay, undefined, { signal: this.signal });
     return true;
   }
 
@@ -277,10 +312,10 @@ export class Exchange {
         if (v === undefined) delete req.headers[h];
         else req.headers[h] = v as string;
       });
-    // http-proxy adds an 'aborted' and an 'error' listener to req per call: drop the stale ones.
-    for (const event of ['aborted', 'error'] as const) {
-      const keep = this.reqListeners[event];
-      for (const l of req.listeners(event)) if (!keep.includes(l)) req.off(event, l as (...a: unknown[]) => void);
+    // http-proxy adds an 'aborted' and an 'error' listener to req per call (appended after
+    // ours and the framework's): drop the stale ones before they trip MaxListenersExceeded.
+    for (const [event, keep] of [['aborted', this.baseAborted], ['error', this.baseError]] as const) {
+      for (const l of req.listeners(event).slice(keep)) req.off(event, l as (...a: unknown[]) => void);
     }
   }
 
@@ -367,7 +402,7 @@ export class Exchange {
 
   private release(): void {
     this.res.off('close', this.onClientClose);
-    delete this.req[kExchange];
+    this.req[kExchange] = undefined; // not `delete`: that would turn req into a slow dictionary object
     if (this.upstream) {
       this.upstream.active--;
       this.upstream = undefined;
@@ -400,21 +435,25 @@ export class Attempt {
       proxyReq.removeHeader('transfer-encoding');
       proxyReq.setHeader('content-length', length);
     }
+    if (proxyReq.socket) this.onSocket(proxyReq.socket);
+    else proxyReq.once('socket', (socket: Socket) => this.onSocket(socket));
+  }
+
+  private onSocket(socket: Socket): void {
+    if (this.settled) return;
     const { connectTimeout, responseTimeout } = this.x.ctx.extras;
-    proxyReq.once('socket', (socket: Socket) => {
-      if (this.settled) return;
-      if (socket.connecting) {
-        this.arm('connection_timeout', connectTimeout);
-        socket.once('connect', () => {
-          this.x.reached = true;
-          this.arm('http_response_timeout', responseTimeout);
-        });
-      } else {
+    if (socket.connecting) {
+      this.arm('connection_timeout', connectTimeout);
+      socket.once('connect', () => {
         this.x.reached = true;
         this.arm('http_response_timeout', responseTimeout);
-      }
-    });
+      });
+    } else {
+      this.x.reached = true;
+      this.arm('http_response_timeout', responseTimeout);
+    }
   }
+
 
   /** Start the timer for the current phase, cut short by the request's deadline. */
   private arm(type: ProxyErrorType, ms: number): void {

@@ -86,9 +86,15 @@ export function createProxyEngine(options: HpmOptions & Record<string, unknown>)
     server.web = function gatewayWeb(this: unknown, req, res, opts, cb) {
       const x = (req as Req)[kExchange];
       if (x === undefined) return web.call(this, req, res, opts, cb);
-      const attemptOptions = agents && !opts.agent ? { ...opts, agent: isHttps(opts.target) ? agents.https : agents.http } : opts;
-      x.run(web, this, attemptOptions, upstreams.get(opts.target)).catch((err: unknown) => x.skip(err));
+      // `opts` is this request's own copy (http-proxy-middleware makes one per request).
+      if (agents && !opts.agent) opts.agent = isHttps(opts.target) ? agents.https : agents.http;
+      x.run(web, this, opts, upstreams.get(opts.target)).catch((err: unknown) => x.skip(err));
     } as WebFn;
+    // The upstream request of an attempt without a body stream (see Exchange.run).
+    proxyServer.on('proxyReq', (proxyReq, req) => {
+      const a = (req as Req)[kExchange]?.current;
+      if (a !== undefined && a.proxyReq === undefined) a.attach(proxyReq);
+    });
     proxyServer.on('proxyRes', (proxyRes, req) => {
       const a = (req as Req)[kExchange]?.current;
       if (a !== undefined && a.proxyReq === (proxyRes as IncomingMessage & { req?: ClientRequest }).req) a.response(proxyRes);
