@@ -103,7 +103,7 @@ function rejectUnknown(value: Record<string, unknown>, known: readonly string[],
  * value safe for `<img src>` and `support` always a URL. Throws a TypeError naming the option.
  */
 export function validateBrand(brand: unknown, option = 'brand'): Brand {
-  if (brand === undefined || brand === null) return Object.freeze({});
+  if (brand === undefined) return Object.freeze({});
   if (typeof brand !== 'object' || Array.isArray(brand)) fail(option, 'an object');
   const input = brand as Record<string, unknown>;
   rejectUnknown(input, BRAND_KEYS, option);

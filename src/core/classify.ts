@@ -210,6 +210,8 @@ function typeOfNode(node: object): ProxyErrorType | undefined {
   // the application set for the whole exchange passed. (AbortError, a cancellation, is
   // deliberately absent: an aborted request is not an upstream failure.)
   if (read(node, 'name') === 'TimeoutError') return 'http_response_timeout';
+  // Node 24's fetch (undici 7) throws a malformed response head as HTTPParserError with no code.
+  if (read(node, 'name') === 'HTTPParserError') return 'http_protocol_error';
   return undefined;
 }
 

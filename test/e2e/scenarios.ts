@@ -298,7 +298,9 @@ export function describeGateway(name: string, mount: Mount): void {
         const seenAtAbort = fx.kit.attempts(`/flaky/9?key=${key}`);
         await delay(900);
         expect(seenAtAbort).toBeGreaterThanOrEqual(1);
-        expect(fx.kit.attempts(`/flaky/9?key=${key}`)).toBe(seenAtAbort);
+        // An attempt already on the wire when the client left may still be counted; a loop that
+        // kept going would have made three or more further attempts in this time.
+        expect(fx.kit.attempts(`/flaky/9?key=${key}`)).toBeLessThanOrEqual(seenAtAbort + 1);
       });
 
       it('cancels the upstream request when the client goes away', async () => {

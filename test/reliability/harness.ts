@@ -32,7 +32,12 @@ export interface ProcessWatch {
 export function watchProcess(): ProcessWatch {
   const warnings: Error[] = [];
   const rejections: unknown[] = [];
-  const onWarning = (w: Error): void => void warnings.push(w);
+  const onWarning = (w: Error): void => {
+    // http-proxy 1.18.1 (under http-proxy-middleware 3) calls util._extend, which Node 22+
+    // deprecates once per process (DEP0060): not ours, and the same for every HPM 3 user.
+    if ((w as NodeJS.ErrnoException).code === 'DEP0060') return;
+    warnings.push(w);
+  };
   const onRejection = (reason: unknown): void => void rejections.push(reason);
   process.on('warning', onWarning);
   process.on('unhandledRejection', onRejection);

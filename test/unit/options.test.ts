@@ -63,6 +63,7 @@ const errorsCases: Case[] = [
   // templates
   ['a templates that is not a path', { templates: 5 }, 'options.templates'],
   // brand
+  ['a null brand', { brand: null }, 'brand'],
   ['a brand that is a string', { brand: 'Acme' }, 'brand'],
   ['an unknown brand key', { brand: { title: 'Acme' } }, 'brand.title'],
   ['a brand.name that is a number', { brand: { name: 5 } }, 'brand.name'],
