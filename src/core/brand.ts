@@ -104,7 +104,7 @@ function rejectUnknown(value: Record<string, unknown>, known: readonly string[],
  */
 export function validateBrand(brand: unknown, option = 'brand'): Brand {
   if (brand === undefined) return Object.freeze({});
-  if (typeof brand !== 'object' || Array.isArray(brand)) fail(option, 'an object');
+  if (typeof brand !== 'object' || brand === null || Array.isArray(brand)) fail(option, 'an object');
   const input = brand as Record<string, unknown>;
   rejectUnknown(input, BRAND_KEYS, option);
 
