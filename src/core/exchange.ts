@@ -430,6 +430,11 @@ export class Attempt {
 
   attach(proxyReq: ClientRequest): void {
     this.proxyReq = proxyReq;
+    // Cancelled (client gone) before http-proxy handed us the request: it must not go out.
+    if (this.settled) {
+      proxyReq.destroy();
+      return;
+    }
     const { length } = this.x.body;
     if (length !== undefined) {
       proxyReq.removeHeader('transfer-encoding');
