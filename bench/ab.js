@@ -11,7 +11,9 @@
  *   --header 'accept: text/html' (repeatable)   --errors (error answers are what is measured)
  *
  * Compare two subjects at a time with many short rounds (--rounds 10 --seconds 1) on a shared
- * machine: the ratios are paired per round, so drifts in other load cancel out.
+ * machine: the ratios are paired per round, so drifts in other load cancel out. Run an A/A
+ * first (the same subject twice) to see the noise floor; --processes 3 runs each subject in
+ * three processes and averages them, since processes of the same code differ too.
  */
 import { fileURLToPath } from 'node:url';
 import { rmSync } from 'node:fs';
@@ -21,6 +23,7 @@ import { alternate, get, load, loadThrough, median, summarize } from './lib/load
 import { int, mdTable, ms } from './lib/report.js';
 import { snapshotPackage } from './lib/package.js';
 
+const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const { values: o, positionals } = parseArgs({
   allowPositionals: true,
@@ -32,6 +35,7 @@ const { values: o, positionals } = parseArgs({
     extra: { type: 'string' },
     header: { type: 'string', multiple: true },
     errors: { type: 'boolean', default: false },
+    processes: { type: 'string', default: '1' },
   },
 });
 const pkg = await snapshotPackage(ROOT);
@@ -43,28 +47,38 @@ const subjects = positionals.map((spec) => {
   const extra = at === -1 ? (o.extra ? JSON.parse(o.extra) : undefined) : JSON.parse(spec.slice(at + 1));
   return { spec, kind, dir: dir ?? pkg, extra };
 });
+// Several processes per subject: two processes of the same code differ by up to ±15-20% on a
+// 2-core VM (JIT decisions, heap layout), so a change smaller than that needs --processes 3.
+const instances = subjects.flatMap((s) => Array.from({ length: Number(o.processes) }, (_, k) => ({ ...s, of: s, k })));
 const children = await Promise.all(
-  subjects.map((s) => startProxy(s.kind, upstream.url, s.extra, { name: s.spec, env: { BENCH_PACKAGE_DIR: s.dir } })),
+  instances.map((s) => startProxy(s.kind, upstream.url, s.extra, { name: `${s.spec}#${s.k}`, env: { BENCH_PACKAGE_DIR: s.dir } })),
 );
-const urlOf = new Map(subjects.map((s, i) => [s, `${children[i].url}${o.path}`]));
-const childOf = new Map(subjects.map((s, i) => [s, children[i]]));
+const urlOf = new Map(instances.map((s, i) => [s, `${children[i].url}${o.path}`]));
+const childOf = new Map(instances.map((s, i) => [s, children[i]]));
 const connections = Number(o.connections);
 const headers = Object.fromEntries((o.header ?? []).map((h) => [h.slice(0, h.indexOf(':')).trim(), h.slice(h.indexOf(':') + 1).trim()]));
 for (const [s, url] of urlOf) {
   const r = await get(url, headers);
   if (r.status !== 200 && !o.errors) throw new Error(`${s.spec}: ${url} answered ${r.status}`);
 }
-const runs = await alternate(subjects, {
+const instanceRuns = await alternate(instances, {
   rounds: Number(o.rounds),
   warm: async (s) => void (await load({ url: urlOf.get(s), headers, connections, seconds: 2 })),
   measure: async (s, round) => {
     const r = await loadThrough(childOf.get(s), { url: urlOf.get(s), headers, connections, seconds: Number(o.seconds) });
     if ((o.errors ? 0 : r.non2xx) + r.errors > 0) throw new Error(`${s.spec}: ${r.non2xx} non-2xx answers, ${r.errors} errors`);
-    process.stderr.write(`  round ${round + 1} ${s.spec}: ${int(r.rps)} req/s, ${r.cpu.toFixed(0)} µs CPU per request\n`);
+    process.stderr.write(`  round ${round + 1} ${s.spec}#${s.k}: ${int(r.rps)} req/s, ${r.cpu.toFixed(0)} µs CPU per request\n`);
     return r;
   },
 });
 await Promise.all(children.map((c) => c.close()));
+/** Per subject and round: the mean over its processes. */
+const runs = new Map(
+  subjects.map((s) => {
+    const mine = instances.filter((i) => i.of === s).map((i) => instanceRuns.get(i));
+    return [s, mine[0].map((_, round) => ({ ...mine[0][round], rps: mean(mine.map((m) => m[round].rps)), cpu: mean(mine.map((m) => m[round].cpu)) }))];
+  }),
+);
 await upstream.close();
 rmSync(pkg, { recursive: true, force: true });
 // Paired ratios: each subject against the first one in the same round (they ran back to back),
