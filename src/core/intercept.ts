@@ -3,69 +3,89 @@
  * a proxy of someone else's, anything) before its head leaves, and answer it through the sink.
  *
  * Node writes the head implicitly from `write()`/`end()` via `this.writeHead()`, so all three are
- * wrapped on the instance: the first one that would put a gateway status on the wire swaps in the
- * branded head, and the handler's own body is dropped.
+ * wrapped: the first one that would put a gateway status on the wire swaps in the branded head,
+ * and the handler's own body is dropped.
+ *
+ * The wrappers live on a prototype inserted between the response and its own prototype (cached
+ * per prototype and sink), not on each response: three methods assigned per request would give
+ * every response object its own shape and slow down all code that touches it. Express already
+ * sets the prototype of each response, so one more `setPrototypeOf` to a cached object keeps
+ * the shapes shared.
  */
-import type { ServerResponse } from 'node:http';
-import { kHandled } from './proxy.js';
-import { isGatewayStatus, type RequestFacts, type Responder } from './respond.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { kHandled } from './exchange.js';
+import { isReplayable } from './options.js';
+import { isGatewayStatus, type Responder } from './respond.js';
 import { parseRetryAfter } from './retry-after.js';
 import type { Failure, Reply } from './types.js';
 
-type Res = ServerResponse & { [kHandled]?: boolean };
+const kReplaced = Symbol('gateway-errors.replaced');
 
-/**
- * Wrap `res` so gateway statuses become branded answers. `facts` is called only when one happens.
- */
-export function interceptGatewayStatuses(res: ServerResponse, responder: Responder, facts: () => RequestFacts): void {
-  const r = res as Res;
-  const { writeHead, write, end } = res;
-  let replaced: Reply | undefined;
+type Res = ServerResponse & { [kHandled]?: boolean; [kReplaced]?: Reply; req: IncomingMessage };
+type Method = (this: Res, ...args: unknown[]) => unknown;
 
-  /** Decide once, at the moment the head would be written. Returns the reply if we took over. */
-  function takeOver(status: number): Reply | undefined {
-    if (replaced !== undefined) return replaced;
-    if (r[kHandled] || r.headersSent || !isGatewayStatus(status)) return undefined;
-    r[kHandled] = true;
-    const retryAfter = parseRetryAfter(res.getHeader('retry-after'));
-    const failure: Failure = { status, retryable: false, ...(retryAfter !== undefined && { retryAfter }) };
-    const f = facts();
-    if (responder.options.keepUpstreamBody) {
-      // Keep the handler's body; only make the headers right.
-      for (const [k, v] of Object.entries(responder.passthroughHeaders(failure, f))) res.setHeader(k, v);
-      if (failure.retryAfter === undefined && status !== 503) res.removeHeader('retry-after');
-      return undefined;
-    }
-    replaced = responder.reply(failure, f);
-    for (const name of res.getHeaderNames()) res.removeHeader(name);
-    return replaced;
+/** Decide once, at the moment the head would be written. Returns the reply if we took over. */
+function takeOver(res: Res, responder: Responder, status: number): Reply | undefined {
+  const done = res[kReplaced];
+  if (done !== undefined) return done;
+  if (res[kHandled] || res.headersSent || !isGatewayStatus(status)) return undefined;
+  res[kHandled] = true;
+  const retryAfter = parseRetryAfter(res.getHeader('retry-after'));
+  const failure: Failure = { status, retryable: false, ...(retryAfter !== undefined && { retryAfter }) };
+  const { method = 'GET', headers } = res.req;
+  const facts = { method, headers, idempotent: isReplayable(method, headers, false) };
+  if (responder.options.keepUpstreamBody) {
+    // Keep the handler's body; only make the headers right.
+    for (const [k, v] of Object.entries(responder.passthroughHeaders(failure, facts))) res.setHeader(k, v);
+    if (failure.retryAfter === undefined && status !== 503) res.removeHeader('retry-after');
+    return undefined;
   }
+  const reply = responder.reply(failure, facts);
+  for (const name of res.getHeaderNames()) res.removeHeader(name);
+  res[kReplaced] = reply;
+  return reply;
+}
 
-  res.writeHead = function (this: ServerResponse, status: number, ...rest: unknown[]) {
-    const reply = takeOver(status);
-    if (reply === undefined) return (writeHead as (...a: unknown[]) => ServerResponse).call(this, status, ...rest);
-    return writeHead.call(this, reply.status, reply.headers);
-  } as typeof res.writeHead;
-
-  res.write = function (this: ServerResponse, chunk: unknown, ...rest: unknown[]) {
-    if (!replaced && !this.headersSent) takeOver(this.statusCode);
-    if (replaced) {
-      const cb = rest.find((a) => typeof a === 'function') as (() => void) | undefined;
-      if (cb) process.nextTick(cb);
-      return true;
-    }
-    return (write as (...a: unknown[]) => boolean).call(this, chunk, ...rest);
-  } as typeof res.write;
-
-  res.end = function (this: ServerResponse, ...args: unknown[]) {
-    if (!replaced && !this.headersSent) takeOver(this.statusCode);
-    if (replaced) {
+function interceptingPrototype(parent: object, responder: Responder): object {
+  const { writeHead, write, end } = parent as unknown as Record<'writeHead' | 'write' | 'end', Method>;
+  const methods: Record<'writeHead' | 'write' | 'end', Method> = {
+    writeHead(status, ...rest) {
+      const reply = takeOver(this, responder, status as number);
+      if (reply === undefined) return writeHead.call(this, status, ...rest);
+      return writeHead.call(this, reply.status, reply.headers);
+    },
+    write(...args) {
+      const reply = this.headersSent ? this[kReplaced] : takeOver(this, responder, this.statusCode);
+      if (reply === undefined) return write.apply(this, args);
       const cb = args.find((a) => typeof a === 'function') as (() => void) | undefined;
-      if (!this.headersSent) writeHead.call(this, replaced.status, replaced.headers);
-      return (end as (...a: unknown[]) => ServerResponse).call(this, replaced.body, cb);
-    }
-    return (end as (...a: unknown[]) => ServerResponse).apply(this, args);
-  } as typeof res.end;
+      if (cb) process.nextTick(cb);
+      return true; // the handler's body is dropped
+    },
+    end(...args) {
+      const reply = this.headersSent ? this[kReplaced] : takeOver(this, responder, this.statusCode);
+      if (reply === undefined) return end.apply(this, args);
+      const cb = args.find((a) => typeof a === 'function');
+      if (!this.headersSent) writeHead.call(this, reply.status, reply.headers);
+      return end.call(this, reply.body, cb);
+    },
+  };
+  const proto = Object.create(parent) as object;
+  for (const [name, fn] of Object.entries(methods)) {
+    Object.defineProperty(proto, name, { value: fn, writable: true, configurable: true });
+  }
+  return proto;
+}
+
+const prototypes = new WeakMap<object, WeakMap<Responder, object>>();
+
+/** Make `res` answer gateway statuses with `responder`'s branded reply. */
+export function interceptGatewayStatuses(res: ServerResponse, responder: Responder): void {
+  const parent = Object.getPrototypeOf(res) as object;
+  let byResponder = prototypes.get(parent);
+  if (byResponder === undefined) prototypes.set(parent, (byResponder = new WeakMap()));
+  let proto = byResponder.get(responder);
+  if (proto === undefined) byResponder.set(responder, (proto = interceptingPrototype(parent, responder)));
+  Object.setPrototypeOf(res, proto);
 }
 
 /** Write a finished reply on a raw Node response, unless the head already left. */

@@ -34,7 +34,7 @@ export function gatewayErrors(options?: GatewayErrorsOptions): GatewayErrorsMidd
   const middleware = function gatewayErrorsMiddleware(req: Request, res: Response, next: NextFunction): void {
     (req as Req)[kResponder] = responder;
     tapRequestBody(req, limit);
-    interceptGatewayStatuses(res, responder, () => facts(req));
+    interceptGatewayStatuses(res, responder);
     next();
   } as GatewayErrorsMiddleware;
   const errorHandler: ErrorRequestHandler = function gatewayErrorHandler(err, req, res, next) {
