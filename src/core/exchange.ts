@@ -31,8 +31,8 @@ export interface ExchangeHooks {
   start(): void;
   /** The final answer is an error reply: write it. */
   reply(reply: Reply): void;
-  /** The exchange is over from the proxy's side (response handed over, or client gone). */
-  done(): void;
+  /** The exchange is over: the response closed (Koa resolves its middleware here). */
+  done?(): void;
 }
 
 /** Set on a response whose answer this library already decided; the status interceptor leaves it alone. */
@@ -111,6 +111,8 @@ export class Exchange {
   deadlineAt = 0;
   /** Some attempt got a connection: the request may have reached the upstream. */
   reached = false;
+  /** The upstream response being streamed to the client. */
+  private streaming: IncomingMessage | undefined;
   private attempts = 0;
   private giveUpReason = 'retries_exhausted';
   private upstream: Upstream<AttemptResult> | undefined;
@@ -127,14 +129,19 @@ export class Exchange {
   ) {
     this.baseAborted = req.listenerCount('aborted');
     this.baseError = req.listenerCount('error');
-    res.once('close', this.onClientClose);
+    res.once('close', this.onClose);
   }
 
-  private readonly onClientClose = (): void => {
-    if (this.res.writableFinished) return;
-    this.clientGone = true;
-    this.controller?.abort();
-    this.current?.cancel();
+  /** The one 'close' listener of the exchange: the client left early, or the answer is complete. */
+  private readonly onClose = (): void => {
+    if (!this.res.writableFinished) {
+      this.clientGone = true;
+      this.controller?.abort();
+      this.current?.cancel();
+      // A client that leaves mid-body cuts the upstream response it was reading.
+      if (this.streaming !== undefined && !this.streaming.complete) this.streaming.destroy();
+    }
+    this.hooks.done?.();
   };
 
   private get signal(): AbortSignal {
@@ -384,24 +391,27 @@ export class Exchange {
       proxyRes.once('close', () => clearTimeout(timer));
     }
     // An upstream that dies mid-body cuts the client's connection, so the client sees an
-    // incomplete response instead of hanging; a client that leaves cuts the upstream. Not
-    // pipeline(): it would hand the upstream's error to `res`, and Koa reports that as the app's.
+    // incomplete response instead of hanging; a client that leaves cuts the upstream (onClose).
+    // Not pipeline(): it would hand the upstream's error to `res`, which Koa reports as the app's.
+    this.streaming = proxyRes;
     proxyRes.once('error', () => res.destroy());
-    res.once('close', () => {
-      if (!proxyRes.complete) proxyRes.destroy();
-    });
     proxyRes.pipe(res);
     this.finish();
   }
 
   /** Not ours after all: hand the request back to the framework. */
   skip(err?: unknown): void {
+    this.res.off('close', this.onClose);
     this.release();
     this.hooks.skip(err);
   }
 
+  /** The proxy's part is over (answer handed over, or client gone); `onClose` still ends it. */
+  private finish(): void {
+    this.release();
+  }
+
   private release(): void {
-    this.res.off('close', this.onClientClose);
     this.req[kExchange] = undefined; // not `delete`: that would turn req into a slow dictionary object
     if (this.upstream) {
       this.upstream.active--;
@@ -409,11 +419,6 @@ export class Exchange {
     }
   }
 
-  private finish(): void {
-    this.release();
-    if (this.clientGone || this.res.writableFinished) this.hooks.done();
-    else this.res.once('close', () => this.hooks.done());
-  }
 }
 
 /** One try against the upstream, with its own timers. Settles exactly once. */

@@ -68,7 +68,6 @@ export function gatewayProxy(options: GatewayProxyOptions): RequestHandler {
       skip: (err) => next(err),
       start: () => undefined,
       reply: (reply) => writeReply(res, reply),
-      done: () => undefined,
     });
   };
 }
