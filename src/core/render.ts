@@ -104,6 +104,10 @@ function readTemplates(dir: string, role: string): Map<string, { source: string;
   return found;
 }
 
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
 const timeFormats = new Map<string, Intl.DateTimeFormat | null>();
 
 /** "3 Jun 2025, 14:05:09 UTC" in the page's language; the ISO string when Intl cannot. */
@@ -117,9 +121,17 @@ function formatTime(iso: string, lang: string): string {
     }
     if (timeFormats.size < 100) timeFormats.set(lang, format);
   }
+  // The page shows whole seconds: during an outage most answers of one second share the text.
+  const second = iso.slice(0, 19);
+  const last = lastTimes.get(lang);
+  if (last !== undefined && last.second === second) return last.text;
   const date = new Date(iso);
-  return format && !Number.isNaN(date.getTime()) ? format.format(date) : iso;
+  const text = format && !Number.isNaN(date.getTime()) ? format.format(date) : iso;
+  if (lastTimes.size < 100 || lastTimes.has(lang)) lastTimes.set(lang, { second, text });
+  return text;
 }
+
+const lastTimes = new Map<string, { second: string; text: string }>();
 
 function retrySentence(seconds: number, t: Messages): string {
   if (seconds <= 1) return t.retryNow;
@@ -237,6 +249,8 @@ export function createRenderer(options: RendererOptions = {}): Renderer {
     // External scripts (with src) are not allowed at all; only inline ones get hashes.
     const scripts = [...html.matchAll(SCRIPT_RE)].filter((m) => !/\bsrc\s*=/i.test(m[1] ?? '')).map((m) => m[2] ?? '');
     const img = logoSources(brand).join(' ');
+    // Consecutive pages nearly always carry the same inline code: compare before building a key.
+    if (last !== undefined && last.img === img && sameList(last.styles, styles) && sameList(last.scripts, scripts)) return last.csp;
     const key = `${img}\u0000${styles.join('\u0001')}\u0000${scripts.join('\u0001')}`;
     let csp = cspCache.get(key);
     if (csp === undefined) {
@@ -247,8 +261,10 @@ export function createRenderer(options: RendererOptions = {}): Renderer {
       if (cspCache.size >= CSP_CACHE_LIMIT) cspCache.delete(cspCache.keys().next().value!);
       cspCache.set(key, csp);
     }
+    last = { img, styles, scripts, csp };
     return csp;
   };
+  let last: { img: string; styles: string[]; scripts: string[]; csp: string } | undefined;
 
   let warned = false;
   const report = (error: unknown): void => {
@@ -270,7 +286,7 @@ export function createRenderer(options: RendererOptions = {}): Renderer {
         const brand = brandFor(view);
         const rendered = eta.render(entryFor(view.status), viewModel(view, messages, brand));
         // Browsers normalize CRLF before hashing inline content; so do we, so hashes always match.
-        const html = rendered.replace(/\r\n?/g, '\n');
+        const html = rendered.includes('\r') ? rendered.replace(/\r\n?/g, '\n') : rendered;
         return { html, csp: cspFor(html, brand) };
       } catch (error) {
         report(error);
