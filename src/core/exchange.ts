@@ -374,7 +374,9 @@ export class Exchange {
       return this.finish();
     }
     this.started = true;
-    res[kHandled] = true;
+    // Only a gateway status let through (keepUpstreamBody) needs the interceptor told to keep off;
+    // marking every response would add a property to each one on the hot path.
+    if (isGatewayStatus(proxyRes.statusCode ?? 0)) res[kHandled] = true;
     this.hooks.start();
     if (this.ctx.userHandlesResponse) return this.finish(); // the user's own on.proxyRes writes it
     const options = this.current!.options;
