@@ -4,19 +4,16 @@
  * when the upstream fails, against the same fault kit as our own tests. If a peer changes its
  * behaviour, this fails and the README must be updated with it.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import net, { type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closedPort, startFaultKit, type FaultKit } from '../support/fault-kit.js';
 import { send, type Answer } from '../support/client.js';
+import { NGINX, startNginx } from '../support/nginx.js';
 
 const require = createRequire(import.meta.url);
-const hasNginx = spawnSync('nginx', ['-v']).status === 0;
+const hasNginx = NGINX !== undefined;
 
 type Peer = 'hpm' | 'express-http-proxy' | 'reply-from' | 'nginx';
 interface Started {
@@ -56,39 +53,9 @@ async function startPeer(peer: Peer, target: string): Promise<Started> {
     return { url: `http://127.0.0.1:${f.server.address().port}`, close: () => f.close() };
   }
   // nginx, in the foreground, with a bare proxy_pass and every other setting at its default.
-  const dir = mkdtempSync(path.join(tmpdir(), 'peer-nginx-'));
   const port = await closedPort();
-  writeFileSync(
-    path.join(dir, 'nginx.conf'),
-    `daemon off; master_process off; error_log ${dir}/error.log; pid ${dir}/nginx.pid;
-events {}
-http {
-  access_log off;
-  client_body_temp_path ${dir}; proxy_temp_path ${dir}; fastcgi_temp_path ${dir}; uwsgi_temp_path ${dir}; scgi_temp_path ${dir};
-  server { listen 127.0.0.1:${port}; location / { proxy_pass ${target}; } }
-}
-`,
-  );
-  const child: ChildProcess = spawn('nginx', ['-p', dir, '-c', path.join(dir, 'nginx.conf')], { stdio: 'ignore' });
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  const until = Date.now() + 5000;
-  for (;;) {
-    const up = await new Promise<boolean>((r) => {
-      const s = net.connect(port, '127.0.0.1', () => (s.destroy(), r(true)));
-      s.on('error', () => r(false));
-    });
-    if (up) break;
-    if (Date.now() > until) throw new Error('nginx did not start');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: async () => {
-      child.kill('SIGTERM');
-      await exited;
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  const nginx = await startNginx(`server { listen 127.0.0.1:${port}; location / { proxy_pass ${target}; } }`, port);
+  return { url: `http://127.0.0.1:${port}`, close: () => nginx.stop() };
 }
 
 const PEERS: Peer[] = ['hpm', 'express-http-proxy', 'reply-from', ...(hasNginx ? (['nginx'] as const) : [])];

@@ -4,9 +4,7 @@
  * the branded page (or problem+json), the placeholders filled and the exported CSP satisfied.
  * .ci/run installs nginx; elsewhere the test skips when nginx is absent.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,30 +12,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli.js';
 import { send } from '../support/client.js';
 import { closedPort, startFaultKit, type FaultKit } from '../support/fault-kit.js';
+import { NGINX, startNginx, type RunningNginx } from '../support/nginx.js';
 
 const EXAMPLE = fileURLToPath(new URL('../../examples/static-pages/nginx.conf', import.meta.url));
-// Debian puts nginx in /usr/sbin, which a non-root PATH may lack.
-const NGINX = ['nginx', '/usr/sbin/nginx'].find((bin) => spawnSync(bin, ['-v']).status === 0);
 const hasNginx = NGINX !== undefined;
 if (!hasNginx && process.env.CI) throw new Error('nginx is missing: .ci/run installs it (apt-get install nginx-light)');
-
-async function waitForPort(port: number, ms = 5000): Promise<void> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const up = await new Promise<boolean>((r) => {
-      const s = net.connect(port, '127.0.0.1', () => (s.destroy(), r(true)));
-      s.on('error', () => r(false));
-    });
-    if (up) return;
-    if (Date.now() > until) throw new Error(`nothing listening on ${port}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe.skipIf(!hasNginx)('examples/static-pages behind nginx', () => {
   let dir: string;
   let kit: FaultKit;
-  let nginx: ChildProcess | undefined;
+  let nginx: RunningNginx | undefined;
   let url: string;
   let csp: string;
 
@@ -68,28 +52,12 @@ describe.skipIf(!hasNginx)('examples/static-pages behind nginx', () => {
       .replace('alias /var/www/gateway-errors/;', `alias ${out}/;`)
       .replace(/style-src 'sha256-PASTE-FROM-headers\.json'; script-src 'none'/, csp.replace(/^.*?(style-src [^;]+; script-src [^;]+).*$/, '$1'));
     expect(server).not.toContain('PASTE-FROM');
-    writeFileSync(
-      path.join(dir, 'nginx.conf'),
-      `daemon off; master_process off; error_log ${dir}/error.log; pid ${dir}/nginx.pid;
-events {}
-http {
-  access_log off;
-  client_body_temp_path ${dir}; proxy_temp_path ${dir}; fastcgi_temp_path ${dir}; uwsgi_temp_path ${dir}; scgi_temp_path ${dir};
-${server}
-}
-`,
-    );
-    nginx = spawn(NGINX!, ['-p', dir, '-c', path.join(dir, 'nginx.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
-    await waitForPort(port);
+    nginx = await startNginx(server, port);
     url = `http://127.0.0.1:${port}`;
   });
 
   afterAll(async () => {
-    if (nginx && nginx.exitCode === null) {
-      const exited = new Promise((r) => nginx!.once('exit', r));
-      nginx.kill('SIGTERM');
-      await exited;
-    }
+    await nginx?.stop();
     await kit?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
