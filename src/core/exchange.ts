@@ -13,7 +13,7 @@ import { OPEN } from './circuit.js';
 import { classifyError, failureOf } from './classify.js';
 import type { Emitter } from './events.js';
 import { isReplayable, type NormalizedProxyExtras, type NormalizedRetryPolicy } from './options.js';
-import { isGatewayStatus, type RequestFacts, type Responder } from './respond.js';
+import { applyHeaders, isGatewayStatus, type RequestFacts, type Responder } from './respond.js';
 import { decideRetry } from './retry.js';
 import { parseRetryAfter } from './retry-after.js';
 import type { Failure, ProxyErrorType, Reply } from './types.js';
@@ -367,7 +367,7 @@ export class Exchange {
   }
 
   /** Hand the upstream response to the client, streaming, untouched but for http-proxy's passes. */
-  private deliver(proxyRes: IncomingMessage, extraHeaders?: Record<string, string>): void {
+  private deliver(proxyRes: IncomingMessage, extraHeaders?: Record<string, string | undefined>): void {
     const { req, res } = this;
     if (this.clientGone) {
       proxyRes.destroy();
@@ -381,7 +381,7 @@ export class Exchange {
     if (this.ctx.userHandlesResponse) return this.finish(); // the user's own on.proxyRes writes it
     const options = this.current!.options;
     for (const pass of RESPONSE_PASSES) pass(req, res, proxyRes, options);
-    if (extraHeaders) for (const [k, v] of Object.entries(extraHeaders)) res.setHeader(k, v);
+    if (extraHeaders) applyHeaders(res, extraHeaders);
     // A body of unknown length is a stream (SSE, long poll): send the head now, not with the first
     // chunk, so the client sees the stream open even when the first event is minutes away.
     if (proxyRes.headers['content-length'] === undefined && !proxyRes.complete) res.flushHeaders();

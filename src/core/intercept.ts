@@ -14,10 +14,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { kHandled } from './exchange.js';
-import { isReplayable } from './options.js';
-import { isGatewayStatus, type Responder } from './respond.js';
-import { parseRetryAfter } from './retry-after.js';
-import type { Failure, Reply } from './types.js';
+import { applyHeaders, handlerFailure, isGatewayStatus, requestFacts, type Responder } from './respond.js';
+import type { Reply } from './types.js';
 
 const kReplaced = Symbol('gateway-errors.replaced');
 
@@ -30,14 +28,11 @@ function takeOver(res: Res, responder: Responder, status: number): Reply | undef
   if (done !== undefined) return done;
   if (res[kHandled] || res.headersSent || !isGatewayStatus(status)) return undefined;
   res[kHandled] = true;
-  const retryAfter = parseRetryAfter(res.getHeader('retry-after'));
-  const failure: Failure = { status, retryable: false, ...(retryAfter !== undefined && { retryAfter }) };
-  const { method = 'GET', headers } = res.req;
-  const facts = { method, headers, idempotent: isReplayable(method, headers, false) };
+  const failure = handlerFailure(status, res.getHeader('retry-after'));
+  const facts = requestFacts(res.req.method, res.req.headers);
   if (responder.options.keepUpstreamBody) {
     // Keep the handler's body; only make the headers right.
-    for (const [k, v] of Object.entries(responder.passthroughHeaders(failure, facts))) res.setHeader(k, v);
-    if (failure.retryAfter === undefined && status !== 503) res.removeHeader('retry-after');
+    applyHeaders(res, responder.passthroughHeaders(failure, facts));
     return undefined;
   }
   const reply = responder.reply(failure, facts);

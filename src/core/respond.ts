@@ -7,10 +7,10 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { validateBrand } from './brand.js';
 import { createCatalog, interpolate, type Catalog, type Messages } from './i18n.js';
 import { negotiateFormat, negotiateLanguage } from './negotiate.js';
-import { normalizeGateway, type GatewayErrorsOptions, type NormalizedGatewayOptions } from './options.js';
+import { isReplayable, normalizeGateway, type GatewayErrorsOptions, type NormalizedGatewayOptions } from './options.js';
 import { createRenderer, type Renderer } from './render.js';
 import { requestIdFrom } from './request-id.js';
-import { formatRetryAfter } from './retry-after.js';
+import { formatRetryAfter, parseRetryAfter } from './retry-after.js';
 import type { Brand, ErrorView, Failure, GatewayStatus, Reply } from './types.js';
 
 /** What the sink needs to know about the request. */
@@ -26,8 +26,31 @@ export interface Responder {
   readonly options: NormalizedGatewayOptions;
   /** Build the answer for a failure. Never throws. */
   reply(failure: Failure, facts: RequestFacts): Reply;
-  /** Headers for an upstream's own gateway error let through untouched (`keepUpstreamBody`). */
-  passthroughHeaders(failure: Failure, facts: RequestFacts): Record<string, string>;
+  /**
+   * Headers for an upstream's (or handler's) own gateway error let through (`keepUpstreamBody`);
+   * a name mapped to `undefined` must be removed (an invalid Retry-After is dropped, never echoed).
+   */
+  passthroughHeaders(failure: Failure, facts: RequestFacts): Record<string, string | undefined>;
+}
+
+/** A handler's own 502/503/504, no upstream involved: only its Retry-After, when valid, is kept. */
+export function handlerFailure(status: GatewayStatus, retryAfterHeader: unknown): Failure {
+  const retryAfter = parseRetryAfter(retryAfterHeader);
+  return { status, retryable: false, ...(retryAfter !== undefined && { retryAfter }) };
+}
+
+/** Set `headers` on a Node response; a name mapped to `undefined` is removed. */
+export function applyHeaders(res: { setHeader(k: string, v: string): unknown; removeHeader(k: string): void }, headers: Record<string, string | undefined>): void {
+  for (const [k, v] of Object.entries(headers)) {
+    if (v === undefined) res.removeHeader(k);
+    else res.setHeader(k, v);
+  }
+}
+
+/** Facts of a request answered outside a proxy's retry policy: RFC 9110 idempotent method or Idempotency-Key. */
+export function requestFacts(method: string | undefined, headers: IncomingHttpHeaders): RequestFacts {
+  const m = method ?? 'GET';
+  return { method: m, headers, idempotent: isReplayable(m, headers, false) };
 }
 
 const GATEWAY_STATUSES: ReadonlySet<number> = new Set([502, 503, 504]);
@@ -173,7 +196,7 @@ export function createResponder(input?: GatewayErrorsOptions, prefix?: string): 
       return { status: failure.status, headers, body: head ? undefined : text };
     },
     passthroughHeaders(failure, facts) {
-      return commonHeaders(failure, requestIdFrom(facts.headers['x-request-id']));
+      return { 'retry-after': undefined, ...commonHeaders(failure, requestIdFrom(facts.headers['x-request-id'])) };
     },
   };
 }

@@ -6,9 +6,9 @@ import type { Options as HpmOptions } from 'http-proxy-middleware';
 import { tapRequestBody } from '../core/body.js';
 import { classifyError } from '../core/classify.js';
 import { interceptGatewayStatuses, writeReply } from '../core/intercept.js';
-import { isReplayable, type GatewayErrorsOptions, type GatewayProxyExtras, type NormalizedRetryPolicy } from '../core/options.js';
+import type { GatewayErrorsOptions, GatewayProxyExtras, NormalizedRetryPolicy } from '../core/options.js';
 import { createProxyEngine } from '../core/proxy.js';
-import { createResponder, defaultResponderInstance, type RequestFacts, type Responder } from '../core/respond.js';
+import { createResponder, defaultResponderInstance, requestFacts, type Responder } from '../core/respond.js';
 import { resolvePolicy } from '../core/policy.js';
 
 export type { GatewayErrorsOptions, RetryPolicy } from '../core/options.js';
@@ -19,10 +19,6 @@ type Req = Request & { [kResponder]?: Responder };
 export interface GatewayErrorsMiddleware extends RequestHandler {
   /** Error-handling middleware: install last. Maps thrown upstream failures to 502/503/504. */
   readonly errorHandler: ErrorRequestHandler;
-}
-
-function facts(req: Request): RequestFacts {
-  return { method: req.method, headers: req.headers, idempotent: isReplayable(req.method, req.headers, false) };
 }
 
 /**
@@ -40,7 +36,7 @@ export function gatewayErrors(options?: GatewayErrorsOptions): GatewayErrorsMidd
   const errorHandler: ErrorRequestHandler = function gatewayErrorHandler(err, req, res, next) {
     const failure = classifyError(err);
     if (failure === undefined) return next(err);
-    writeReply(res, responder.reply(failure, facts(req)));
+    writeReply(res, responder.reply(failure, requestFacts(req.method, req.headers)));
   };
   return Object.assign(middleware, { errorHandler });
 }

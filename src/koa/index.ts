@@ -6,12 +6,11 @@ import type { Options as HpmOptions } from 'http-proxy-middleware';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tapRequestBody } from '../core/body.js';
 import { classifyError } from '../core/classify.js';
-import { isReplayable, type GatewayErrorsOptions, type GatewayProxyExtras } from '../core/options.js';
+import type { GatewayErrorsOptions, GatewayProxyExtras } from '../core/options.js';
 import { resolvePolicy } from '../core/policy.js';
 import { createProxyEngine, kHandled } from '../core/proxy.js';
-import { createResponder, defaultResponderInstance, isGatewayStatus, type RequestFacts, type Responder } from '../core/respond.js';
-import { parseRetryAfter } from '../core/retry-after.js';
-import type { Failure, Reply } from '../core/types.js';
+import { applyHeaders, createResponder, defaultResponderInstance, handlerFailure, isGatewayStatus, requestFacts, type Responder } from '../core/respond.js';
+import type { Reply } from '../core/types.js';
 
 export type { GatewayErrorsOptions, RetryPolicy } from '../core/options.js';
 
@@ -19,9 +18,7 @@ const kResponder = Symbol.for('gateway-errors.responder');
 type Ctx = Context & { [kResponder]?: Responder };
 type Res = ServerResponse & { [kHandled]?: boolean };
 
-function facts(ctx: Context): RequestFacts {
-  return { method: ctx.method, headers: ctx.req.headers, idempotent: isReplayable(ctx.method, ctx.req.headers, false) };
-}
+const facts = (ctx: Context) => requestFacts(ctx.method, ctx.req.headers);
 
 /** Put a finished reply on the Koa context, so later-running middleware (logging, compression) see it. */
 function applyReply(ctx: Context, reply: Reply): void {
@@ -59,10 +56,9 @@ export function gatewayErrors(options?: GatewayErrorsOptions): GatewayErrorsMidd
       return applyReply(ctx, responder.reply(failure, facts(ctx)));
     }
     if (ctx.respond === false || (ctx.res as Res)[kHandled] || !isGatewayStatus(ctx.status)) return;
-    const retryAfter = parseRetryAfter(ctx.response.get('retry-after') || undefined);
-    const failure: Failure = { status: ctx.status as 502 | 503 | 504, retryable: false, ...(retryAfter !== undefined && { retryAfter }) };
+    const failure = handlerFailure(ctx.status, ctx.response.get('retry-after') || undefined);
     if (responder.options.keepUpstreamBody) {
-      ctx.set(responder.passthroughHeaders(failure, facts(ctx)));
+      applyHeaders(ctx.res, responder.passthroughHeaders(failure, facts(ctx)));
       return;
     }
     applyReply(ctx, responder.reply(failure, facts(ctx)));

@@ -375,6 +375,16 @@ export function describeGateway(name: string, mount: Mount): void {
         expect(r.headers['proxy-status']).toBe('gateway-errors; received-status=503');
       });
 
+      it('keeps a handler’s own 502 body with keepUpstreamBody but drops its invalid Retry-After', async () => {
+        const url = await gateway({ errors: { keepUpstreamBody: true }, proxies: [] });
+        const r = await send(`${url}/own-502-soon`);
+        expect(r.status).toBe(502);
+        expect(JSON.parse(r.body)).toEqual({ mine: true });
+        expect(r.headers['retry-after']).toBeUndefined();
+        expect(r.headers['proxy-status']).toBeUndefined();
+        expect(r.headers['x-request-id']).toBeDefined();
+      });
+
       it('answers with the defaults when no gatewayErrors() is installed', async () => {
         const port = await closedPort();
         const url = await gateway({ errors: false, proxy: { target: `http://127.0.0.1:${port}`, retry: false } });

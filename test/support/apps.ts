@@ -74,6 +74,9 @@ export function expressMount(pkg: 'express' | 'express4' = 'express', throwers?:
     app.get('/own-502', (_req, res) => {
       res.sendStatus(502);
     });
+    app.get('/own-502-soon', (_req, res) => {
+      res.set('Retry-After', 'soon').status(502).json({ mine: true });
+    });
     app.get('/throw-refused', (_req, _res, next) => {
       (throwers?.refused ?? fetchRefused)().catch(next);
     });
@@ -115,6 +118,10 @@ export function koaMount(pkg: 'koa' | 'koa2' = 'koa', throwers?: Throwers): Moun
         ctx.body = { mine: true };
       } else if (ctx.path === '/own-502') {
         ctx.status = 502;
+      } else if (ctx.path === '/own-502-soon') {
+        ctx.set('Retry-After', 'soon');
+        ctx.status = 502;
+        ctx.body = { mine: true };
       } else if (ctx.path === '/throw-refused') {
         await (throwers?.refused ?? fetchRefused)();
       } else if (ctx.path === '/throw-bug') {
