@@ -57,7 +57,7 @@ export function tapRequestBody(req: IncomingMessage, limit: number): void {
 }
 
 /** The recorded body, when complete and within the limit. */
-export function tappedBody(req: IncomingMessage): Buffer | undefined {
+function tappedBody(req: IncomingMessage): Buffer | undefined {
   const tap = (req as TappedRequest)[kTap];
   if (tap === undefined || tap.incomplete || !tap.ended) return undefined;
   return tap.chunks.length === 1 ? tap.chunks[0] : Buffer.concat(tap.chunks, tap.size);
@@ -68,7 +68,7 @@ export function tappedBody(req: IncomingMessage): Buffer | undefined {
  * is not installed): the same approach as http-proxy-middleware's `fixRequestBody`. Not byte for
  * byte, but the same content.
  */
-export function reserializeBody(body: unknown, contentType: string | undefined): Buffer | undefined {
+function reserializeBody(body: unknown, contentType: string | undefined): Buffer | undefined {
   if (body === undefined || body === null) return undefined;
   if (Buffer.isBuffer(body)) return body;
   if (typeof body === 'string') return Buffer.from(body);

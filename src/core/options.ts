@@ -154,7 +154,7 @@ function fail(name: string, expected: string, value: unknown): never {
 }
 
 /** A finite non-negative integer (ms, bytes, counts). */
-export function checkCount(name: string, value: unknown, max = Number.MAX_SAFE_INTEGER): number {
+function checkCount(name: string, value: unknown, max = Number.MAX_SAFE_INTEGER): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > max) {
     fail(name, `an integer from 0 to ${max}`, value);
   }
@@ -164,7 +164,7 @@ export function checkCount(name: string, value: unknown, max = Number.MAX_SAFE_I
 /** Timer values: Node clamps anything above 2^31-1 ms to 1 ms, so reject them here. */
 export const MAX_TIMER = 2_147_483_647;
 
-export function checkObject(name: string, value: unknown): Record<string, unknown> {
+function checkObject(name: string, value: unknown): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(name, 'an object', value);
   return value as Record<string, unknown>;
 }

@@ -32,7 +32,7 @@ export class Upstream<T> {
 }
 
 /** Target origin after http-proxy-middleware's router: `http://host:port`. */
-export function upstreamName(target: unknown): string {
+function upstreamName(target: unknown): string {
   if (typeof target === 'string') {
     try {
       return new URL(target).origin;
