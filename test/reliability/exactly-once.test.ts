@@ -14,7 +14,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { BUILTIN_LOCALES } from '../../src/core/i18n.js';
 import { delay, send, type Answer } from '../support/client.js';
 import { startFaultKit, type FaultKit } from '../support/fault-kit.js';
-import { ADAPTERS, describeError, pool, sendChunks, unexpectedErrors, watchProcess, type ProcessWatch, type RecordingApp } from './harness.js';
+import { ADAPTERS, describeError, pool, unexpectedErrors, watchProcess, type ProcessWatch, type RecordingApp } from './harness.js';
 
 const MAY_HAVE_GONE_THROUGH = BUILTIN_LOCALES.en!.mayHaveGoneThrough;
 const ACCEPTS = ['application/json', 'text/html', 'text/plain'] as const;
@@ -243,17 +243,17 @@ for (const [adapter, mount] of ADAPTERS) {
         const { size, mode, chunked, key } = cases[c]!;
         const body = randomBytes(size); // arbitrary bytes: invalid UTF-8 included
         const chunks = chunked ? [body.subarray(0, size >> 1), body.subarray(size >> 1)] : [body];
-        const r = await sendChunks(`${app!.url}/flaky/2?key=${key}&mode=${mode}`, {
+        const r = await send(`${app!.url}/flaky/2?key=${key}&mode=${mode}`, {
           method: 'POST',
           headers: {
             'content-type': 'application/octet-stream',
             'idempotency-key': key,
             ...(chunked ? { 'transfer-encoding': 'chunked' } : { 'content-length': String(size) }),
           },
-          chunks,
+          body: chunks,
         });
         expect(r.status, key).toBe(200);
-        expect(r.body.toString()).toBe('recovered');
+        expect(r.body).toBe('recovered');
         expect(kit.attempts(`/flaky/2?key=${key}`)).toBe(3);
         const seen = kit.requests.filter((q) => q.url.includes(`key=${key}&`));
         expect(seen.length).toBe(3);

@@ -209,34 +209,6 @@ export function describeError(err: unknown): string {
   return String(err);
 }
 
-/** Like test/support/client.ts `send`, but the body goes out as the given chunks (chunked when no Content-Length is set). */
-export function sendChunks(
-  url: string,
-  options: { method?: string; headers?: Record<string, string>; chunks: Buffer[]; timeout?: number },
-): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer; complete: boolean }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: options.method ?? 'POST', headers: options.headers ?? {}, agent: false });
-    const timer = setTimeout(() => req.destroy(new Error(`no answer from ${url}`)), options.timeout ?? 10_000);
-    req.on('response', (res) => {
-      const parts: Buffer[] = [];
-      res.on('data', (c: Buffer) => parts.push(c));
-      const done = (complete: boolean): void => {
-        clearTimeout(timer);
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts), complete });
-      };
-      res.on('end', () => done(true));
-      res.on('aborted', () => done(false));
-      res.on('error', () => done(false));
-    });
-    req.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    for (const c of options.chunks) req.write(c);
-    req.end();
-  });
-}
-
 /** Run `task(i)` for i in [0, count) with at most `concurrency` in flight. */
 export async function pool(count: number, concurrency: number, task: (i: number) => Promise<void>): Promise<void> {
   let next = 0;

@@ -23,6 +23,8 @@ import type { Mount, MountedApp } from '../support/apps.js';
 import { fork, type ChildProcess } from 'node:child_process';
 import { FAULTS, REPLAYABLE, outcomeOf, type FaultRow, type MatrixMethod, type Outcome } from './fault-matrix.table.js';
 import { watchProcess } from './harness.js';
+import { send, type Answer } from '../support/client.js';
+import { mulberry32 } from '../support/random.js';
 
 export interface SoakOptions {
   requests: number;
@@ -130,17 +132,6 @@ export const SOAK_PROXY = Object.freeze({
   circuit: { consecutiveFailures: 100_000, failureRate: 0.99 },
 });
 
-/** mulberry32: a small seeded generator, so a failing run can be replayed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Fault rows the soak can meet behind one kit and one gateway configuration. */
 const SOAK_FAULTS: readonly FaultRow[] = FAULTS.filter((f) => f.upstream === 'kit' && !['slow-head', 'slow-head-in-time', 'slow-body'].includes(f.id));
@@ -187,44 +178,20 @@ function plan(rand: () => number, faultRate: number, i: number): Planned {
   return { path: `/ok?key=${key}`, method, accept, body, allowed: [], healthy: 'ok' };
 }
 
-interface Got {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: Buffer;
-  complete: boolean;
-}
+type Got = Answer;
 
 function request(agent: http.Agent, url: string, p: Planned): Promise<Got> {
-  return new Promise((resolve, reject) => {
-    const headers: Record<string, string> = {};
-    if (p.accept !== undefined) headers.accept = p.accept;
-    if (p.body !== undefined) {
-      headers['content-type'] = 'application/octet-stream';
-      headers['content-length'] = String(p.body.length);
-    }
-    if (p.method === 'POST+key') headers['idempotency-key'] = p.path;
-    const req = http.request(`${url}${p.path}`, { method: p.method === 'POST+key' ? 'POST' : p.method, headers, agent });
-    const timer = setTimeout(() => req.destroy(new Error('no answer within 10 s')), 10_000);
-    req.on('response', (res) => {
-      const parts: Buffer[] = [];
-      res.on('data', (c: Buffer) => parts.push(c));
-      const done = (complete: boolean): void => {
-        clearTimeout(timer);
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts), complete });
-      };
-      res.on('end', () => done(true));
-      res.on('aborted', () => done(false));
-      res.on('error', () => done(false));
-    });
-    req.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    req.end(p.body);
-  });
+  const headers: Record<string, string> = {};
+  if (p.accept !== undefined) headers.accept = p.accept;
+  if (p.body !== undefined) {
+    headers['content-type'] = 'application/octet-stream';
+    headers['content-length'] = String(p.body.length);
+  }
+  if (p.method === 'POST+key') headers['idempotency-key'] = p.path;
+  const method = p.method === 'POST+key' ? 'POST' : p.method;
+  return send(`${url}${p.path}`, { method, headers, agent, ...(p.body !== undefined && { body: p.body }) });
 }
 
-/** Everything wrong with one answer; an empty list when it is well-formed and expected. */
 function check(p: Planned, g: Got): string[] {
   const problems: string[] = [];
   const head = p.method === 'HEAD';
@@ -235,12 +202,12 @@ function check(p: Planned, g: Got): string[] {
     if (g.status !== want) return [`healthy ${p.path}: status ${g.status} ${ps ?? ''}`];
     if (!g.complete) return [`healthy ${p.path}: body cut`];
     if (ps !== undefined) problems.push(`healthy ${p.path}: Proxy-Status ${ps}`);
-    if (head) return g.body.length === 0 ? problems : [...problems, `HEAD ${p.path} with a body`];
-    if (p.healthy === 'ok' && g.body.toString() !== 'ok') problems.push(`/ok body ${g.body.toString().slice(0, 40)}`);
-    if (p.healthy === 'slow' && g.body.toString() !== 'chunk 0\nchunk 1\nchunk 2\n') problems.push('slow body differs');
+    if (head) return g.bytes.length === 0 ? problems : [...problems, `HEAD ${p.path} with a body`];
+    if (p.healthy === 'ok' && g.body !== 'ok') problems.push(`/ok body ${g.body.slice(0, 40)}`);
+    if (p.healthy === 'slow' && g.body !== 'chunk 0\nchunk 1\nchunk 2\n') problems.push('slow body differs');
     if (p.healthy === 'echo') {
       try {
-        const echo = JSON.parse(g.body.toString()) as { bodySha256: string; bodyLength: number };
+        const echo = JSON.parse(g.body) as { bodySha256: string; bodyLength: number };
         const want = createHash('sha256').update(p.body ?? Buffer.alloc(0)).digest('hex');
         if (echo.bodySha256 !== want || echo.bodyLength !== (p.body?.length ?? 0)) problems.push(`echo of ${p.path}: body differs`);
       } catch {
@@ -259,7 +226,7 @@ function check(p: Planned, g: Got): string[] {
   if (match && match.proxyStatus === null) {
     if (g.complete !== match.complete) problems.push(`${p.method} ${p.path}: complete=${g.complete}`);
     if (match.body !== undefined) {
-      const got = g.body.toString();
+      const got = g.body;
       // A cut body is a prefix of what the upstream meant to send.
       if (match.complete ? got !== match.body : !match.body.startsWith(got)) problems.push(`${p.method} ${p.path}: body differs`);
     }
@@ -283,11 +250,11 @@ function checkErrorAnswer(p: Planned, g: Got): string[] {
   if (!g.complete) problems.push(`${where}: error answer cut`);
   const type = String(h['content-type']);
   if (p.method === 'HEAD') {
-    if (g.body.length !== 0) problems.push(`${where}: HEAD with a body`);
+    if (g.bytes.length !== 0) problems.push(`${where}: HEAD with a body`);
     return problems;
   }
-  if (Number(h['content-length']) !== g.body.length) problems.push(`${where}: Content-Length ${h['content-length']} for ${g.body.length} bytes`);
-  const text = g.body.toString('utf8');
+  if (Number(h['content-length']) !== g.bytes.length) problems.push(`${where}: Content-Length ${h['content-length']} for ${g.bytes.length} bytes`);
+  const text = g.body;
   if (type === 'application/problem+json; charset=utf-8') {
     try {
       const j = JSON.parse(text) as Record<string, unknown>;
@@ -317,7 +284,7 @@ export async function soak(adapter: string, mount: Mount, o: SoakOptions): Promi
   const kit = await startRemoteKit();
   let app: MountedApp | undefined;
   const agent = new http.Agent({ keepAlive: true, maxSockets: o.concurrency });
-  const rand = random(o.seed);
+  const rand = mulberry32(o.seed);
   const byStatus: Record<string, number> = {};
   const byProxyStatus: Record<string, number> = {};
   const problems: string[] = [];
@@ -376,7 +343,7 @@ export async function soak(adapter: string, mount: Mount, o: SoakOptions): Promi
     const until = Date.now() + 7000;
     while (!aliveAtEnd && Date.now() < until) {
       const g = await request(new http.Agent(), url, { path: '/ok', method: 'GET', accept: undefined, body: undefined, allowed: [], healthy: 'ok' }).catch(() => undefined);
-      aliveAtEnd = g?.status === 200 && g.body.toString() === 'ok';
+      aliveAtEnd = g?.status === 200 && g.body === 'ok';
       if (!aliveAtEnd) await new Promise((r) => setTimeout(r, 100));
     }
     await new Promise((r) => setTimeout(r, 400)); // the kit's keep-alive (200 ms) closes pooled sockets

@@ -7,6 +7,8 @@ export interface Answer {
   status: number;
   headers: http.IncomingHttpHeaders;
   body: string;
+  /** The body as received, for byte counts and binary checks. */
+  bytes: Buffer;
   /** The response ended cleanly (false when the connection died mid-body). */
   complete: boolean;
 }
@@ -14,14 +16,17 @@ export interface Answer {
 export interface SendOptions {
   method?: string;
   headers?: Record<string, string>;
-  body?: string | Buffer;
+  /** The request body; an array is written chunk by chunk (chunked when no Content-Length is set). */
+  body?: string | Buffer | readonly Buffer[];
+  /** An agent to pool connections (load and soak runs). @default no agent, a connection per request */
+  agent?: http.Agent;
   /** Give up after this many ms (the test fails rather than hangs). @default 10000 */
   timeout?: number;
 }
 
 export function send(url: string, options: SendOptions = {}): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: options.method ?? 'GET', headers: options.headers ?? {}, agent: false });
+    const req = http.request(url, { method: options.method ?? 'GET', headers: options.headers ?? {}, agent: options.agent ?? false });
     const timer = setTimeout(() => {
       req.destroy(new Error(`no answer from ${url} within ${options.timeout ?? 10_000} ms`));
     }, options.timeout ?? 10_000);
@@ -30,7 +35,8 @@ export function send(url: string, options: SendOptions = {}): Promise<Answer> {
       res.on('data', (c: Buffer) => chunks.push(c));
       const done = (complete: boolean) => {
         clearTimeout(timer);
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8'), complete });
+        const bytes = Buffer.concat(chunks);
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: bytes.toString('utf8'), bytes, complete });
       };
       res.on('end', () => done(true));
       res.on('aborted', () => done(false));
@@ -40,7 +46,11 @@ export function send(url: string, options: SendOptions = {}): Promise<Answer> {
       clearTimeout(timer);
       reject(err);
     });
-    req.end(options.body);
+    const { body } = options;
+    if (Array.isArray(body)) {
+      for (const c of body) req.write(c);
+      req.end();
+    } else req.end(body as string | Buffer | undefined);
   });
 }
 

@@ -1,17 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { fullJitterDelay } from '../../src/core/backoff.js';
+import { mulberry32 } from '../support/random.js';
 
-/** mulberry32: a tiny seeded generator, so the distribution checks are reproducible. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const BASE = 100;
 const MAX = 2000;
@@ -88,7 +78,7 @@ describe('fullJitterDelay', () => {
     const SAMPLES = 40_000;
 
     it.each([1, 3, 5, 10])('spreads retry %i evenly over its window', (n) => {
-      const random = seeded(0xc0ffee + n);
+      const random = mulberry32(0xc0ffee + n);
       const window = cap(n);
       const buckets = [0, 0, 0, 0];
       let sum = 0;
@@ -113,14 +103,14 @@ describe('fullJitterDelay', () => {
     });
 
     it('reaches both ends of a small window', () => {
-      const random = seeded(42);
+      const random = mulberry32(42);
       const seen = new Set<number>();
       for (let i = 0; i < 2000; i++) seen.add(fullJitterDelay(1, 10, MAX, random));
       expect([...seen].sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     });
 
     it('does not keep failing clients in lock-step (same retry, different waits)', () => {
-      const random = seeded(7);
+      const random = mulberry32(7);
       const waits = new Set(Array.from({ length: 100 }, () => fullJitterDelay(4, BASE, MAX, random)));
       expect(waits.size).toBeGreaterThan(50);
     });
