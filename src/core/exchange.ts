@@ -14,6 +14,7 @@ import { classifyError, failureOf } from './classify.js';
 import type { Emitter } from './events.js';
 import { isReplayable, type NormalizedProxyExtras, type NormalizedRetryPolicy } from './options.js';
 import { applyHeaders, isGatewayStatus, type RequestFacts, type Responder } from './respond.js';
+import { hop, type ProxyServerLike } from './hop.js';
 import { decideRetry } from './retry.js';
 import { parseRetryAfter } from './retry-after.js';
 import type { Failure, ProxyErrorType, Reply } from './types.js';
@@ -65,6 +66,8 @@ export interface EngineContext {
   readonly emit: Emitter;
   /** The user set selfHandleResponse: their on.proxyRes writes the response. */
   readonly userHandlesResponse: boolean;
+  /** Options only http-proxy's own `web()` handles are set: attempts go through it, not `hop`. */
+  readonly viaWeb: boolean;
 }
 
 class AttemptFailed extends Error {
@@ -112,13 +115,13 @@ export class Exchange {
   /** Some attempt got a connection: the request may have reached the upstream. */
   reached = false;
   /** The upstream response being streamed to the client. */
-  private streaming: IncomingMessage | undefined;
+  streaming: IncomingMessage | undefined;
   private attempts = 0;
   private giveUpReason = 'retries_exhausted';
   private upstream: Upstream<AttemptResult> | undefined;
-  /** Listener counts on req before the first attempt: http-proxy adds to them per attempt. */
-  private readonly baseAborted: number;
-  private readonly baseError: number;
+  /** Listener counts on req before the first attempt: http-proxy's web() adds to them per call. */
+  private baseAborted = 0;
+  private baseError = 0;
 
   constructor(
     readonly req: Req,
@@ -127,9 +130,7 @@ export class Exchange {
     readonly hooks: ExchangeHooks,
     readonly ctx: EngineContext,
   ) {
-    this.baseAborted = req.listenerCount('aborted');
-    this.baseError = req.listenerCount('error');
-    res.once('close', this.onClose);
+    res.on('close', this.onClose); // a response closes once: no once() wrapper needed
   }
 
   /** The one 'close' listener of the exchange: the client left early, or the answer is complete. */
@@ -170,7 +171,8 @@ export class Exchange {
 
     const replayableRequest = policy !== false && policy.retries > 0 && isReplayable(req.method, req.headers, policy);
     try {
-      this.body = await bodySource(req, replayableRequest, policy === false ? 0 : policy.bodyLimit, this.hooks.parsedBody);
+      const source = bodySource(req, replayableRequest, policy === false ? 0 : policy.bodyLimit, this.hooks.parsedBody);
+      this.body = source instanceof Promise ? await source : source; // no wait for a body already at hand
     } catch (err) {
       if (this.clientGone) return this.finish();
       return this.skip(err);
@@ -178,6 +180,10 @@ export class Exchange {
     upstream.budget?.deposit();
     if (deadline > 0) this.deadlineAt = Date.now() + deadline;
     const xfwd = options.xfwd === true ? XFWD.map((h) => req.headers[h]) : undefined;
+    if (ctx.viaWeb) {
+      this.baseAborted = req.listenerCount('aborted');
+      this.baseError = req.listenerCount('error');
+    }
 
     const once = (n: number): Promise<AttemptResult> => {
       this.attempts = n;
@@ -188,26 +194,10 @@ export class Exchange {
         if (this.deadlineAt > 0 && this.deadlineAt <= Date.now()) return a.timeout('http_response_timeout');
         // `options` is this request's own copy (http-proxy-middleware makes one per request).
         options.selfHandleResponse = true;
-        if (this.body.empty && req.headers.expect === undefined) {
-          // No body: http-proxy pipes the ended request, and its 'proxyReq' event (see proxy.ts)
-          // hands us the upstream request. Saves a stream per request on the common path.
-          options.buffer = undefined;
-        } else {
-          const buffer = this.body.stream();
-          const pipe = buffer.pipe;
-          // http-proxy pipes `buffer` into the upstream request right after creating it: the one
-          // moment we can reach that request whatever the headers (its 'proxyReq' event skips
-          // requests with `Expect`).
-          buffer.pipe = function <T extends NodeJS.WritableStream>(this: Readable, dest: T, o?: { end?: boolean }): T {
-            buffer.pipe = pipe;
-            a.attach(dest as unknown as ClientRequest);
-            return pipe.call(this, dest, o) as T;
-          };
-          options.buffer = buffer;
-        }
         a.options = options;
         try {
-          web.call(server, req, this.res, a.options, (err) => a.error(err));
+          if (ctx.viaWeb) this.viaWeb(web, server, options, a);
+          else hop(server as ProxyServerLike, req, this.res, options, this.body.empty ? undefined : this.body.stream(), a);
         } catch (err) {
           a.error(err); // e.g. http.request() rejecting an invalid path synchronously
         }
@@ -305,6 +295,32 @@ export class Exchange {
     return true;
   }
 
+  /**
+   * An attempt through http-proxy's own `web()`, for the options only it handles (`forward`,
+   * `followRedirects`). It gets the body as `buffer` and reports through its error callback and
+   * the 'proxyReq' / 'proxyRes' events (see proxy.ts).
+   */
+  private viaWeb(web: WebFn, server: unknown, options: Record<string, unknown>, a: Attempt): void {
+    if (this.body.empty && this.req.headers.expect === undefined) {
+      // No body: http-proxy pipes the ended request, and its 'proxyReq' event hands us the
+      // upstream request.
+      options.buffer = undefined;
+    } else {
+      const buffer = this.body.stream();
+      const pipe = buffer.pipe;
+      // http-proxy pipes `buffer` into the upstream request right after creating it: the one
+      // moment we can reach that request whatever the headers (its 'proxyReq' event skips
+      // requests with `Expect`).
+      buffer.pipe = function <T extends NodeJS.WritableStream>(this: Readable, dest: T, o?: { end?: boolean }): T {
+        buffer.pipe = pipe;
+        a.attach(dest as unknown as ClientRequest);
+        return pipe.call(this, dest, o) as T;
+      };
+      options.buffer = buffer;
+    }
+    web.call(server, this.req, this.res, options, (err) => a.error(err));
+  }
+
   private circuitOpen(retryAfter: number): AttemptResult {
     this.giveUpReason = 'circuit_open';
     return { kind: 'failed', failure: { ...failureOf('destination_unavailable'), retryAfter }, retryable: false };
@@ -319,8 +335,9 @@ export class Exchange {
         if (v === undefined) delete req.headers[h];
         else req.headers[h] = v as string;
       });
-    // http-proxy adds an 'aborted' and an 'error' listener to req per call (appended after
-    // ours and the framework's): drop the stale ones before they trip MaxListenersExceeded.
+    // http-proxy's web() adds an 'aborted' and an 'error' listener to req per call (appended
+    // after ours and the framework's): drop the stale ones before they trip MaxListenersExceeded.
+    if (!this.ctx.viaWeb) return;
     for (const [event, keep] of [['aborted', this.baseAborted], ['error', this.baseError]] as const) {
       for (const l of req.listeners(event).slice(keep)) req.off(event, l as (...a: unknown[]) => void);
     }
@@ -395,8 +412,7 @@ export class Exchange {
     // An upstream that dies mid-body cuts the client's connection, so the client sees an
     // incomplete response instead of hanging; a client that leaves cuts the upstream (onClose).
     // Not pipeline(): it would hand the upstream's error to `res`, which Koa reports as the app's.
-    this.streaming = proxyRes;
-    proxyRes.once('error', () => res.destroy());
+    this.streaming = proxyRes; // from now on its errors cut the client's connection (Attempt.response)
     proxyRes.pipe(res);
     this.finish();
   }
@@ -516,15 +532,19 @@ export class Attempt {
       proxyRes.destroy();
       return;
     }
-    // Held paused until the decision; an error meanwhile must not crash the process.
-    proxyRes.on('error', () => undefined);
+    // Held paused until the decision, an error must not crash the process; once it is being
+    // streamed to the client, an error cuts the client's connection.
+    const x = this.x;
+    proxyRes.on('error', () => {
+      if (x.streaming === proxyRes) x.res.destroy();
+    });
     const status = proxyRes.statusCode ?? 0;
     // Node parses a status line of "099" as 99 and then refuses to relay it; Koa asserts on it.
     if (status < 100 || status > 599) {
       proxyRes.destroy();
       return this.fail(failureOf('http_protocol_error', new Error(`invalid upstream status ${status}`)));
     }
-    const { policy, ctx } = this.x;
+    const { policy, ctx } = x;
     if (ctx.userHandlesResponse) return this.settle({ kind: 'response', proxyRes });
     const retriedStatus = policy !== false && policy.statuses.has(status);
     if (!retriedStatus && !isGatewayStatus(status)) return this.settle({ kind: 'response', proxyRes });

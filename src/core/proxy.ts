@@ -4,11 +4,12 @@
  *
  * How it hooks in: http-proxy-middleware applies pathFilter, router and pathRewrite once, then
  * calls `proxyServer.web(req, res, options)`. A plugin wraps that call and runs the attempt loop
- * (exchange.ts), calling the original `web` once per attempt with:
- * - `selfHandleResponse: true`, so an upstream status is seen before a byte reaches the client
- *   (a 503 can be retried or replaced);
- * - `buffer`: a fresh body stream per attempt (replayed from memory when replayable);
- * - an error callback per attempt, so errors belong to the attempt that caused them.
+ * (exchange.ts). Each attempt sends its upstream request through hop.ts, built from http-proxy's
+ * own web passes and `setupOutgoing`, with a fresh body stream (replayed from memory when
+ * replayable), its own error callback and timers, and the response head held back until the
+ * status is known (a 503 can be retried or replaced before a byte reaches the client). With
+ * `forward` or `followRedirects`, which only http-proxy's `web()` implements, each attempt calls
+ * the original `web` instead, with `selfHandleResponse`, a `buffer` and an error callback.
  */
 import http, { type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
@@ -71,7 +72,9 @@ export function createProxyEngine(options: HpmOptions & Record<string, unknown>)
   const extras = normalizeProxyExtras(options);
   checkTarget(options.target, options.router);
   const emit = createEmitter(extras.hooks, extras.logger);
-  const ctx: EngineContext = { extras, emit, userHandlesResponse: options.selfHandleResponse === true };
+  // Attempts are sent by hop.ts from http-proxy's parts, except where only its web() will do.
+  const viaWeb = Boolean(options.forward) || options.followRedirects === true;
+  const ctx: EngineContext = { extras, emit, userHandlesResponse: options.selfHandleResponse === true, viaWeb };
   const upstreams = new Upstreams<AttemptResult>((name) => new Upstream(name, extras, attemptFailed, emit));
   const agents = options.agent
     ? undefined
@@ -90,15 +93,23 @@ export function createProxyEngine(options: HpmOptions & Record<string, unknown>)
       if (agents && !opts.agent) opts.agent = isHttps(opts.target) ? agents.https : agents.http;
       x.run(web, this, opts, upstreams.get(opts.target)).catch((err: unknown) => x.skip(err));
     } as WebFn;
-    // The upstream request of an attempt without a body stream (see Exchange.run).
-    proxyServer.on('proxyReq', (proxyReq, req) => {
-      const a = (req as Req)[kExchange]?.current;
-      if (a !== undefined && a.proxyReq === undefined) a.attach(proxyReq);
-    });
-    proxyServer.on('proxyRes', (proxyRes, req) => {
-      const a = (req as Req)[kExchange]?.current;
-      if (a !== undefined && a.proxyReq === (proxyRes as IncomingMessage & { req?: ClientRequest }).req) a.response(proxyRes);
-    });
+    if (viaWeb) {
+      // An attempt through web() (Exchange.viaWeb) without a body stream: its upstream request.
+      proxyServer.on('proxyReq', (proxyReq, req) => {
+        const a = (req as Req)[kExchange]?.current;
+        if (a !== undefined && a.proxyReq === undefined) a.attach(proxyReq);
+      });
+      proxyServer.on('proxyRes', (proxyRes, req) => {
+        const a = (req as Req)[kExchange]?.current;
+        if (a === undefined || a.proxyReq === undefined) return;
+        // Only the current attempt's response (a late one of a timed-out attempt is not). With
+        // followRedirects the attempt holds follow-redirects' request, which wraps the one of
+        // the final hop.
+        const from = (proxyRes as IncomingMessage & { req?: ClientRequest }).req;
+        const proxyReq = a.proxyReq as ClientRequest & { _currentRequest?: ClientRequest };
+        if (from === proxyReq || from === proxyReq._currentRequest) a.response(proxyRes);
+      });
+    }
     // WebSocket upgrades still report through the 'error' event; without a listener it would throw.
     proxyServer.on('error', (_err, _req, target) => {
       const socket = target as unknown as Socket;

@@ -12,3 +12,12 @@ declare module 'http-proxy/lib/http-proxy/passes/web-outgoing.js' {
   };
   export default passes;
 }
+
+// The request side: `setupOutgoing` builds the upstream request's options from http-proxy's.
+declare module 'http-proxy/lib/http-proxy/common.js' {
+  import type { IncomingMessage, RequestOptions } from 'node:http';
+  const common: {
+    setupOutgoing(outgoing: Record<string, unknown>, options: Record<string, unknown>, req: IncomingMessage, forward?: string): RequestOptions;
+  };
+  export default common;
+}

@@ -1,0 +1,122 @@
+/**
+ * One attempt's upstream request, made from http-proxy's own parts.
+ *
+ * http-proxy's `web()` is built for one call per client request: every call copies its options
+ * twice, parses a string target again, adds an 'aborted' and an 'error' listener to the client
+ * request (which stay there), and reports through the server's events. An attempt needs its own
+ * error callback, response hook and timers, and a request may have three attempts. So the request
+ * is made here from the same parts, in the same order: the proxy server's web passes (deleteLength,
+ * timeout, XHeaders, and any a plugin added) and http-proxy's `setupOutgoing`, so every option
+ * means what it means in http-proxy; 'start', 'proxyReq', 'proxyRes' and 'end' are emitted on the
+ * proxy server as http-proxy emits them, so `on.*` handlers and plugins see the same events.
+ * `forward` and `followRedirects` need http-proxy's own `web()`: see proxy.ts.
+ */
+import http, { type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
+import type { Readable } from 'node:stream';
+import * as nodeUrl from 'node:url';
+import common from 'http-proxy/lib/http-proxy/common.js';
+
+/** What the hop reports to its attempt. */
+export interface HopAttempt {
+  attach(proxyReq: ClientRequest): void;
+  error(err: unknown): void;
+  response(proxyRes: IncomingMessage): void;
+}
+
+type Pass = (req: IncomingMessage, res: ServerResponse, options: Record<string, unknown>, head: undefined, server: unknown) => unknown;
+export interface ProxyServerLike {
+  webPasses: Pass[];
+  emit(event: string, ...args: unknown[]): boolean;
+  listenerCount(event: string): number;
+}
+
+type Url = nodeUrl.Url;
+/** The legacy `Url` class: exported by node:url, though its types declare only the interface. */
+const LegacyUrl = (nodeUrl as unknown as { Url: new () => Url }).Url;
+
+let lastTarget: string | undefined;
+let lastParsed: Url | undefined;
+
+/**
+ * A string target as the legacy `Url` http-proxy works with (it calls `url.parse()` on every
+ * request; that API is deprecated, so the WHATWG parser fills the same fields, once per target).
+ * A `Url` instance, because http-proxy's redirect rewriting hands the target to `url.parse()`,
+ * which returns a `Url` unchanged and rejects any other object.
+ */
+export function legacyTarget(target: string): Url {
+  if (target === lastTarget) return lastParsed!;
+  const u = new URL(target);
+  const hostname = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
+  const parsed = Object.assign(new LegacyUrl(), {
+    protocol: u.protocol,
+    slashes: true,
+    auth: u.username === '' ? null : decodeURIComponent(u.username) + (u.password === '' ? '' : `:${decodeURIComponent(u.password)}`),
+    host: u.host,
+    port: u.port === '' ? null : u.port,
+    hostname,
+    hash: u.hash === '' ? null : u.hash,
+    search: u.search === '' ? null : u.search,
+    query: u.search === '' ? null : u.search.slice(1),
+    pathname: u.pathname,
+    path: u.pathname + u.search,
+    href: u.href,
+  });
+  lastTarget = target;
+  lastParsed = parsed;
+  return parsed;
+}
+
+/**
+ * Send one attempt: the upstream request is handed to `a.attach` before a byte of it leaves,
+ * its errors go to `a.error` and its response head to `a.response` (nothing is written to `res`).
+ * `body` is this attempt's body stream, or undefined when the request has none.
+ */
+export function hop(
+  server: ProxyServerLike,
+  req: IncomingMessage,
+  res: ServerResponse,
+  options: Record<string, unknown>,
+  body: Readable | undefined,
+  a: HopAttempt,
+): void {
+  if (typeof options.target === 'string') options.target = legacyTarget(options.target);
+  const target = options.target as { protocol?: string };
+  // The passes before http-proxy's own `stream`, which this function stands in for.
+  for (const pass of server.webPasses) {
+    if (pass.name === 'stream') break;
+    if (pass(req, res, options, undefined, server)) return;
+  }
+  if (server.listenerCount('start') > 0) server.emit('start', req, res, target);
+  const outgoing = common.setupOutgoing((options.ssl as Record<string, unknown> | undefined) ?? {}, options, req);
+  const proxyReq = (target.protocol === 'https:' ? https : http).request(outgoing);
+  // No body: the upstream request is ended at once rather than by piping an ended stream into it,
+  // but not before 'proxyReq' handlers ran: they may still set headers.
+  let endNow = body === undefined;
+  if (server.listenerCount('proxyReq') > 0) {
+    endNow = false;
+    // http-proxy's moment for it: on 'socket', and not for requests that carry Expect.
+    proxyReq.once('socket', () => {
+      if (!proxyReq.getHeader('expect')) server.emit('proxyReq', proxyReq, req, res, options);
+      if (body === undefined && !proxyReq.writableEnded) proxyReq.end();
+    });
+  }
+  a.attach(proxyReq);
+  proxyReq.on('error', (err: NodeJS.ErrnoException) => {
+    // The client left and took the connection with it: not an upstream failure (http-proxy's
+    // 'econnreset'); the exchange's close handler ends the attempt.
+    if (req.socket?.destroyed && err.code === 'ECONNRESET') {
+      server.emit('econnreset', err, req, res, target);
+      proxyReq.destroy();
+      return;
+    }
+    a.error(err);
+  });
+  proxyReq.once('response', (proxyRes: IncomingMessage) => {
+    a.response(proxyRes);
+    if (server.listenerCount('proxyRes') > 0) server.emit('proxyRes', proxyRes, req, res);
+    if (server.listenerCount('end') > 0) proxyRes.once('end', () => server.emit('end', req, res, proxyRes));
+  });
+  if (endNow) proxyReq.end();
+  else body?.pipe(proxyReq);
+}
