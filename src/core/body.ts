@@ -127,13 +127,14 @@ export class BodyConsumedError extends Error {
 /**
  * Decide how this request's body travels: replayable from memory, or streamed once.
  * `parsed` is what a body parser left (Express `req.body`, Koa `ctx.request.rawBody ?? body`).
+ * A promise only when the body must be read first; throws BodyConsumedError.
  */
-export async function bodySource(
+export function bodySource(
   req: IncomingMessage,
   wantReplay: boolean,
   limit: number,
   parsed: unknown,
-): Promise<BodySource> {
+): BodySource | Promise<BodySource> {
   if (!hasBody(req)) return EMPTY_SOURCE;
   if (req.readableEnded) {
     const raw = tappedBody(req) ?? reserializeBody(parsed, req.headers['content-type']);

@@ -41,27 +41,31 @@ function takeOver(res: Res, responder: Responder, status: number): Reply | undef
   return reply;
 }
 
+type Write = (this: Res, chunk?: unknown, encoding?: unknown, cb?: unknown) => unknown;
+
 function interceptingPrototype(parent: object, responder: Responder): object {
-  const { writeHead, write, end } = parent as unknown as Record<'writeHead' | 'write' | 'end', Method>;
-  const methods: Record<'writeHead' | 'write' | 'end', Method> = {
-    writeHead(status, ...rest) {
+  const { writeHead, write, end } = parent as unknown as { writeHead: Method; write: Write; end: Write };
+  // write() and end() take fixed parameters (Node treats a missing one and an undefined one
+  // alike): a rest array per call on the hot path buys nothing.
+  const methods = {
+    writeHead(this: Res, status: unknown, ...rest: unknown[]) {
       const reply = takeOver(this, responder, status as number);
       if (reply === undefined) return writeHead.call(this, status, ...rest);
       return writeHead.call(this, reply.status, reply.headers);
     },
-    write(...args) {
+    write(this: Res, chunk?: unknown, encoding?: unknown, cb?: unknown) {
       const reply = this.headersSent ? this[kReplaced] : takeOver(this, responder, this.statusCode);
-      if (reply === undefined) return write.apply(this, args);
-      const cb = args.find((a) => typeof a === 'function') as (() => void) | undefined;
-      if (cb) process.nextTick(cb);
+      if (reply === undefined) return write.call(this, chunk, encoding, cb);
+      const done = typeof encoding === 'function' ? encoding : cb;
+      if (typeof done === 'function') process.nextTick(done as () => void);
       return true; // the handler's body is dropped
     },
-    end(...args) {
+    end(this: Res, chunk?: unknown, encoding?: unknown, cb?: unknown) {
       const reply = this.headersSent ? this[kReplaced] : takeOver(this, responder, this.statusCode);
-      if (reply === undefined) return end.apply(this, args);
-      const cb = args.find((a) => typeof a === 'function');
+      if (reply === undefined) return end.call(this, chunk, encoding, cb);
+      const done = [chunk, encoding, cb].find((a) => typeof a === 'function');
       if (!this.headersSent) writeHead.call(this, reply.status, reply.headers);
-      return end.call(this, reply.body, cb);
+      return end.call(this, reply.body, done);
     },
   };
   const proto = Object.create(parent) as object;
@@ -72,14 +76,21 @@ function interceptingPrototype(parent: object, responder: Responder): object {
 }
 
 const prototypes = new WeakMap<object, WeakMap<Responder, object>>();
+/** The last lookup: one app and one gatewayErrors() is the common case. */
+let last: { parent: object; responder: Responder; proto: object } | undefined;
 
 /** Make `res` answer gateway statuses with `responder`'s branded reply. */
 export function interceptGatewayStatuses(res: ServerResponse, responder: Responder): void {
   const parent = Object.getPrototypeOf(res) as object;
+  if (last !== undefined && last.parent === parent && last.responder === responder) {
+    Object.setPrototypeOf(res, last.proto);
+    return;
+  }
   let byResponder = prototypes.get(parent);
   if (byResponder === undefined) prototypes.set(parent, (byResponder = new WeakMap()));
   let proto = byResponder.get(responder);
   if (proto === undefined) byResponder.set(responder, (proto = interceptingPrototype(parent, responder)));
+  last = { parent, responder, proto };
   Object.setPrototypeOf(res, proto);
 }
 
