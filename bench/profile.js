@@ -12,7 +12,7 @@
  * Prints self time by package (ours, http-proxy, express, node internals, GC...) and the top
  * self-time functions overall and of our own code. Run `npm run build` first.
  */
-import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -34,6 +34,7 @@ const { values: o, positionals } = parseArgs({
     callers: { type: 'string', multiple: true },
     package: { type: 'string' },
     header: { type: 'string', multiple: true },
+    json: { type: 'string' },
   },
 });
 const kind = positionals[0] ?? 'ours-express';
@@ -122,6 +123,10 @@ for (const [id, us] of self) {
   byCause.set(cause, (byCause.get(cause) ?? 0) + us);
 }
 
+if (o.json) {
+  const fns = Object.fromEntries([...byFunction.values()].map((f) => [`${f.name} ${short(f.url)}:${f.line}`, f.us / r.total]));
+  writeFileSync(o.json, JSON.stringify({ kind, rps: r.rps, perRequest: total / r.total, functions: fns }));
+}
 const pct = (us) => `${((100 * us) / total).toFixed(1)}%`;
 const top = Number(o.top);
 console.log(`\nProfile of ${kind} under ${connections} connections for ${o.seconds} s on ${o.path}: ${int(r.rps)} req/s, p99 ${r.p99} ms (sampling slows it a little)`);

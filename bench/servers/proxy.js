@@ -90,6 +90,16 @@ const KINDS = {
       app.use(gateway.errorHandler);
     });
   },
+  // Diagnostics for bench/ab.js (not in the full run): what one more Express layer costs, and
+  // ours without gatewayErrors() in front.
+  'express-noop-hpm': async () => expressApp((app) => {
+    app.use((req, res, next) => next());
+    app.use(hpm(true));
+  }),
+  'ours-express-proxy-only': async () => {
+    const { gatewayProxy } = await ours('express');
+    return expressApp((app) => app.use(gatewayProxy({ target, ...extra })));
+  },
   'ours-koa': async () => {
     const Koa = require('koa');
     const { gatewayErrors, gatewayProxy } = await ours('koa');

@@ -32,8 +32,13 @@ interface Row {
   errors: number;
   total: number;
 }
+interface Paired {
+  rps: number;
+  p99: number;
+  cpu: number;
+}
 interface Results {
-  scenarios: { healthy: Record<string, Row> };
+  scenarios: { healthy: Record<string, Row>; healthyPaired: Record<string, Paired> };
   targets: { target: string; measured: string; pass: boolean | null }[];
 }
 
@@ -61,7 +66,12 @@ describe('bench harness (smoke run)', () => {
       expect(row.total, `${kind} answers`).toBeGreaterThan(0);
       expect(row.non2xx + row.errors, `${kind} non-2xx and errors`).toBe(0);
     }
-    expect(results.targets.map((t) => t.target)).toContain('Healthy: Express req/s >= 1.0x Express + HPM keep-alive');
+    expect(results.targets.map((t) => t.target)).toContain('Healthy: Express req/s >= 1.0x Express + HPM keep-alive (paired)');
+    // The targets' ratios are paired per round: one finite, positive ratio per pair and measure.
+    expect(Object.keys(results.scenarios.healthyPaired).sort()).toEqual(['expressVsDefaults', 'expressVsHpm', 'koaVsHpm']);
+    for (const [name, p] of Object.entries(results.scenarios.healthyPaired)) {
+      for (const v of [p.rps, p.p99, p.cpu]) expect(Number.isFinite(v) && v > 0, `${name}: ${JSON.stringify(p)}`).toBe(true);
+    }
 
     const md = readFileSync(join(out, 'RESULTS.md'), 'utf8');
     for (const label of ['bare Node hop', '@fastify/reply-from on Fastify 5', 'Koa 3 + koa-proxies, defaults', 'gateway-errors on Express 5', 'gateway-errors on Koa 3']) {
