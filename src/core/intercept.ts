@@ -6,11 +6,14 @@
  * wrapped: the first one that would put a gateway status on the wire swaps in the branded head,
  * and the handler's own body is dropped.
  *
- * The wrappers live on a prototype inserted between the response and its own prototype (cached
- * per prototype and sink), not on each response: three methods assigned per request would give
- * every response object its own shape and slow down all code that touches it. Express already
- * sets the prototype of each response, so one more `setPrototypeOf` to a cached object keeps
- * the shapes shared.
+ * Where the wrappers live: on the framework's response prototype right above Node's
+ * (`express.response`, which every Express app's `app.response` inherits from), once, inert for
+ * any response that did not pass through gatewayErrors() (the sink travels in a symbol property
+ * of the response). Not on each response: a prototype inserted per response is dropped when an
+ * Express sub-app swaps in its own on the way in (its 503s went out unbranded), and methods
+ * assigned per response cost every request more than the one property. Without a framework
+ * prototype (a bare Node response), or when another middleware already put its own wrappers on
+ * the response (they call what they found then), ours become the response's own properties too.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { kHandled } from './exchange.js';
@@ -18,15 +21,21 @@ import { applyHeaders, handlerFailure, isGatewayStatus, requestFacts, type Respo
 import type { Reply } from './types.js';
 
 const kReplaced = Symbol('gateway-errors.replaced');
+const kSink = Symbol('gateway-errors.sink');
+/** Set on a response that got wrappers of its own (see interceptGatewayStatuses). */
+const kOwn = Symbol('gateway-errors.ownWrappers');
 
-type Res = ServerResponse & { [kHandled]?: boolean; [kReplaced]?: Reply; req: IncomingMessage };
-type Method = (this: Res, ...args: unknown[]) => unknown;
+type Res = ServerResponse & { [kHandled]?: boolean; [kReplaced]?: Reply; [kSink]?: Responder; req: IncomingMessage };
+type Fn = (this: Res, ...args: unknown[]) => unknown;
+type Name = 'writeHead' | 'write' | 'end';
+const NAMES: readonly Name[] = ['writeHead', 'write', 'end'];
 
 /** Decide once, at the moment the head would be written. Returns the reply if we took over. */
-function takeOver(res: Res, responder: Responder, status: number): Reply | undefined {
+function takeOver(res: Res, status: number): Reply | undefined {
   const done = res[kReplaced];
   if (done !== undefined) return done;
-  if (res[kHandled] || res.headersSent || !isGatewayStatus(status)) return undefined;
+  const responder = res[kSink];
+  if (responder === undefined || res[kHandled] || res.headersSent || !isGatewayStatus(status)) return undefined;
   res[kHandled] = true;
   const failure = handlerFailure(status, res.getHeader('retry-after'));
   const facts = requestFacts(res.req.method, res.req.headers);
@@ -41,57 +50,84 @@ function takeOver(res: Res, responder: Responder, status: number): Reply | undef
   return reply;
 }
 
-type Write = (this: Res, chunk?: unknown, encoding?: unknown, cb?: unknown) => unknown;
-
-function interceptingPrototype(parent: object, responder: Responder): object {
-  const { writeHead, write, end } = parent as unknown as { writeHead: Method; write: Write; end: Write };
+/** The three wrappers, each calling `next(name)`: the implementation it shadows. */
+function wrappers(next: (name: Name) => Fn): Record<Name, Fn> {
   // write() and end() take fixed parameters (Node treats a missing one and an undefined one
   // alike): a rest array per call on the hot path buys nothing.
-  const methods = {
-    writeHead(this: Res, status: unknown, ...rest: unknown[]) {
-      const reply = takeOver(this, responder, status as number);
-      if (reply === undefined) return writeHead.call(this, status, ...rest);
-      return writeHead.call(this, reply.status, reply.headers);
+  return {
+    writeHead(status, ...rest) {
+      const reply = takeOver(this, status as number);
+      if (reply === undefined) return next('writeHead').call(this, status, ...rest);
+      return next('writeHead').call(this, reply.status, reply.headers);
     },
-    write(this: Res, chunk?: unknown, encoding?: unknown, cb?: unknown) {
-      const reply = this.headersSent ? this[kReplaced] : takeOver(this, responder, this.statusCode);
-      if (reply === undefined) return write.call(this, chunk, encoding, cb);
+    write(chunk?: unknown, encoding?: unknown, cb?: unknown) {
+      const reply = this.headersSent ? this[kReplaced] : takeOver(this, this.statusCode);
+      if (reply === undefined) return next('write').call(this, chunk, encoding, cb);
       const done = typeof encoding === 'function' ? encoding : cb;
       if (typeof done === 'function') process.nextTick(done as () => void);
       return true; // the handler's body is dropped
     },
-    end(this: Res, chunk?: unknown, encoding?: unknown, cb?: unknown) {
-      const reply = this.headersSent ? this[kReplaced] : takeOver(this, responder, this.statusCode);
-      if (reply === undefined) return end.call(this, chunk, encoding, cb);
+    end(chunk?: unknown, encoding?: unknown, cb?: unknown) {
+      const reply = this.headersSent ? this[kReplaced] : takeOver(this, this.statusCode);
+      if (reply === undefined) return next('end').call(this, chunk, encoding, cb);
       const done = [chunk, encoding, cb].find((a) => typeof a === 'function');
-      if (!this.headersSent) writeHead.call(this, reply.status, reply.headers);
-      return end.call(this, reply.body, done);
+      if (!this.headersSent) next('writeHead').call(this, reply.status, reply.headers);
+      return next('end').call(this, reply.body, done);
     },
-  };
-  const proto = Object.create(parent) as object;
-  for (const [name, fn] of Object.entries(methods)) {
-    Object.defineProperty(proto, name, { value: fn, writable: true, configurable: true });
-  }
-  return proto;
+  } as Record<Name, Fn>;
 }
 
-const prototypes = new WeakMap<object, WeakMap<Responder, object>>();
-/** The last lookup: one app and one gatewayErrors() is the common case. */
-let last: { parent: object; responder: Responder; proto: object } | undefined;
+/** The object right below the first one in the chain that implements any of the three. */
+function hostOf(res: object): object {
+  let below = res;
+  for (let p = Object.getPrototypeOf(res) as object | null; p !== null; p = Object.getPrototypeOf(p) as object | null) {
+    if (NAMES.some((n) => Object.hasOwn(p!, n))) return below;
+    below = p;
+  }
+  return res;
+}
 
-/** Make `res` answer gateway statuses with `responder`'s branded reply. */
+function define(target: object, methods: Record<Name, Fn>): void {
+  for (const [name, fn] of Object.entries(methods)) {
+    Object.defineProperty(target, name, { value: fn, writable: true, configurable: true, enumerable: false });
+  }
+}
+
+const patched = new WeakSet<object>();
+/** The last response prototype seen, whose host is patched: one per app, the common case. */
+let lastProto: object | undefined;
+
+/** Make `res` answer gateway statuses with `responder`'s branded reply (the nearest one wins). */
 export function interceptGatewayStatuses(res: ServerResponse, responder: Responder): void {
-  const parent = Object.getPrototypeOf(res) as object;
-  if (last !== undefined && last.parent === parent && last.responder === responder) {
-    Object.setPrototypeOf(res, last.proto);
+  const r = res as Res;
+  r[kSink] = responder;
+  // Another middleware before this one (compression, on-headers under morgan) may have made its
+  // own wrappers the response's own properties, calling whatever they found then: wrap those on
+  // this response too, so the chain runs through ours whatever they captured.
+  if (Object.hasOwn(res, 'writeHead') || Object.hasOwn(res, 'write') || Object.hasOwn(res, 'end')) {
+    if (!Object.hasOwn(res, kOwn)) {
+      const own = Object.fromEntries(NAMES.map((n) => [n, r[n] as unknown as Fn])) as Record<Name, Fn>;
+      define(res, wrappers((name) => own[name]));
+      Object.defineProperty(res, kOwn, { value: true });
+    }
     return;
   }
-  let byResponder = prototypes.get(parent);
-  if (byResponder === undefined) prototypes.set(parent, (byResponder = new WeakMap()));
-  let proto = byResponder.get(responder);
-  if (proto === undefined) byResponder.set(responder, (proto = interceptingPrototype(parent, responder)));
-  last = { parent, responder, proto };
-  Object.setPrototypeOf(res, proto);
+  const proto = Object.getPrototypeOf(res) as object;
+  if (proto === lastProto) return;
+  const host = hostOf(res);
+  if (host === res) {
+    // A bare Node response: no framework prototype to hold the wrappers.
+    define(res, wrappers((name) => (Object.getPrototypeOf(res) as Record<Name, Fn>)[name]));
+    Object.defineProperty(res, kOwn, { value: true });
+    return;
+  }
+  if (!patched.has(host)) {
+    // Each calls what it shadows, looked up when called: a later patch of Node's methods (an
+    // APM agent's) is still honoured.
+    define(host, wrappers((name) => (Object.getPrototypeOf(host) as Record<Name, Fn>)[name]));
+    patched.add(host);
+  }
+  lastProto = proto;
 }
 
 /** Write a finished reply on a raw Node response, unless the head already left. */
