@@ -9,7 +9,7 @@
  * Where the wrappers live: on the framework's response prototype right above Node's
  * (`express.response`, which every Express app's `app.response` inherits from), once, inert for
  * any response that did not pass through gatewayErrors() (the sink travels in a symbol property
- * of the response). Not on each response: a prototype inserted per response is dropped when an
+ * of the request, where the proxy finds it too). Not on each response: a prototype inserted per response is dropped when an
  * Express sub-app swaps in its own on the way in (its 503s went out unbranded), and methods
  * assigned per response cost every request more than the one property. Without a framework
  * prototype (a bare Node response), or when another middleware already put its own wrappers on
@@ -21,11 +21,12 @@ import { applyHeaders, handlerFailure, isGatewayStatus, requestFacts, type Respo
 import type { Reply } from './types.js';
 
 const kReplaced = Symbol('gateway-errors.replaced');
-const kSink = Symbol('gateway-errors.sink');
+/** The sink of the nearest gatewayErrors(), on the request (the proxy looks for it there too). */
+export const kResponder = Symbol.for('gateway-errors.responder');
 /** Set on a response that got wrappers of its own (see interceptGatewayStatuses). */
 const kOwn = Symbol('gateway-errors.ownWrappers');
 
-type Res = ServerResponse & { [kHandled]?: boolean; [kReplaced]?: Reply; [kSink]?: Responder; req: IncomingMessage };
+type Res = ServerResponse & { [kHandled]?: boolean; [kReplaced]?: Reply; req: IncomingMessage & { [kResponder]?: Responder } };
 type Fn = (this: Res, ...args: unknown[]) => unknown;
 type Name = 'writeHead' | 'write' | 'end';
 const NAMES: readonly Name[] = ['writeHead', 'write', 'end'];
@@ -34,7 +35,7 @@ const NAMES: readonly Name[] = ['writeHead', 'write', 'end'];
 function takeOver(res: Res, status: number): Reply | undefined {
   const done = res[kReplaced];
   if (done !== undefined) return done;
-  const responder = res[kSink];
+  const responder = res.req[kResponder];
   if (responder === undefined || res[kHandled] || res.headersSent || !isGatewayStatus(status)) return undefined;
   res[kHandled] = true;
   const failure = handlerFailure(status, res.getHeader('retry-after'));
@@ -98,9 +99,9 @@ const patched = new WeakSet<object>();
 let lastProto: object | undefined;
 
 /** Make `res` answer gateway statuses with `responder`'s branded reply (the nearest one wins). */
-export function interceptGatewayStatuses(res: ServerResponse, responder: Responder): void {
+export function interceptGatewayStatuses(req: IncomingMessage, res: ServerResponse, responder: Responder): void {
   const r = res as Res;
-  r[kSink] = responder;
+  (req as Res['req'])[kResponder] = responder;
   // Another middleware before this one (compression, on-headers under morgan) may have made its
   // own wrappers the response's own properties, calling whatever they found then: wrap those on
   // this response too, so the chain runs through ours whatever they captured.

@@ -5,15 +5,15 @@ import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Respon
 import type { Options as HpmOptions } from 'http-proxy-middleware';
 import { tapRequestBody } from '../core/body.js';
 import { classifyError } from '../core/classify.js';
-import { interceptGatewayStatuses, writeReply } from '../core/intercept.js';
+import { interceptGatewayStatuses, kResponder, writeReply } from '../core/intercept.js';
 import type { GatewayErrorsOptions, GatewayProxyExtras, NormalizedRetryPolicy } from '../core/options.js';
-import { createProxyEngine } from '../core/proxy.js';
+import { createProxyEngine, type ExchangeHooks } from '../core/proxy.js';
+import type { Reply } from '../core/types.js';
 import { createResponder, defaultResponderInstance, requestFacts, type Responder } from '../core/respond.js';
 import { resolvePolicy } from '../core/policy.js';
 
 export type { GatewayErrorsOptions, RetryPolicy } from '../core/options.js';
 
-const kResponder = Symbol.for('gateway-errors.responder');
 type Req = Request & { [kResponder]?: Responder };
 
 export interface GatewayErrorsMiddleware extends RequestHandler {
@@ -28,9 +28,8 @@ export function gatewayErrors(options?: GatewayErrorsOptions): GatewayErrorsMidd
   const responder = createResponder(options);
   const limit = responder.options.bodyLimit;
   const middleware = function gatewayErrorsMiddleware(req: Request, res: Response, next: NextFunction): void {
-    (req as Req)[kResponder] = responder;
     tapRequestBody(req, limit);
-    interceptGatewayStatuses(res, responder);
+    interceptGatewayStatuses(req, res, responder);
     next();
   } as GatewayErrorsMiddleware;
   const errorHandler: ErrorRequestHandler = function gatewayErrorHandler(err, req, res, next) {
@@ -58,14 +57,25 @@ export function gatewayProxy(options: GatewayProxyOptions): RequestHandler {
     } catch (err) {
       return next(err);
     }
-    engine.handle(req, res, policy, {
-      responder: (req as Req)[kResponder] ?? fallback ?? defaultResponderInstance(),
-      parsedBody: (req as { body?: unknown }).body,
-      skip: (err) => next(err),
-      start: () => undefined,
-      reply: (reply) => writeReply(res, reply),
-    });
+    engine.handle(req, res, policy, new ExpressHooks(res, next, (req as Req)[kResponder] ?? fallback ?? defaultResponderInstance(), (req as { body?: unknown }).body));
   };
+}
+
+/** The exchange's hooks for one Express request: one object, no closures per request. */
+class ExpressHooks implements ExchangeHooks {
+  constructor(
+    private readonly res: Response,
+    private readonly next: NextFunction,
+    readonly responder: Responder,
+    readonly parsedBody: unknown,
+  ) {}
+  skip(err?: unknown): void {
+    this.next(err);
+  }
+  start(): void {}
+  reply(reply: Reply): void {
+    writeReply(this.res, reply);
+  }
 }
 
 
