@@ -38,9 +38,8 @@ export interface ExchangeHooks {
 
 /** Set on a response whose answer this library already decided; the status interceptor leaves it alone. */
 export const kHandled = Symbol.for('gateway-errors.handled');
-export const kExchange = Symbol('gateway-errors.exchange');
 
-export type Req = IncomingMessage & { [kExchange]?: Exchange; originalUrl?: string };
+export type Req = IncomingMessage & { originalUrl?: string };
 type Res = ServerResponse & { [kHandled]?: boolean };
 
 /** One attempt's result. */
@@ -68,6 +67,12 @@ export interface EngineContext {
   readonly userHandlesResponse: boolean;
   /** Options only http-proxy's own `web()` handles are set: attempts go through it, not `hop`. */
   readonly viaWeb: boolean;
+  /**
+   * The exchange of each request in flight, for the hook in http-proxy-middleware's call to
+   * `web()`. A WeakMap, not a property of the request: on Express each property added to a request
+   * gives it a hidden class of its own (Express swaps every request's prototype).
+   */
+  readonly exchanges: WeakMap<IncomingMessage, Exchange>;
 }
 
 class AttemptFailed extends Error {
@@ -430,7 +435,7 @@ export class Exchange {
   }
 
   private release(): void {
-    this.req[kExchange] = undefined; // not `delete`: that would turn req into a slow dictionary object
+    this.ctx.exchanges.delete(this.req);
     if (this.upstream) {
       this.upstream.active--;
       this.upstream = undefined;

@@ -8,8 +8,7 @@
  *
  * Where the wrappers live: on the framework's response prototype right above Node's
  * (`express.response`, which every Express app's `app.response` inherits from), once, inert for
- * any response that did not pass through gatewayErrors() (the sink travels in a symbol property
- * of the request, where the proxy finds it too). Not on each response: a prototype inserted per response is dropped when an
+ * any response that did not pass through gatewayErrors() (see `sinks`). Not on each response: a prototype inserted per response is dropped when an
  * Express sub-app swaps in its own on the way in (its 503s went out unbranded), and methods
  * assigned per response cost every request more than the one property. Without a framework
  * prototype (a bare Node response), or when another middleware already put its own wrappers on
@@ -21,12 +20,27 @@ import { applyHeaders, handlerFailure, isGatewayStatus, requestFacts, type Respo
 import type { Reply } from './types.js';
 
 const kReplaced = Symbol('gateway-errors.replaced');
-/** The sink of the nearest gatewayErrors(), on the request (the proxy looks for it there too). */
-export const kResponder = Symbol.for('gateway-errors.responder');
+/**
+ * The sink of the nearest gatewayErrors() per request (the proxy looks for it there too). A
+ * WeakMap, not a property of the request: Express swaps the prototype of every request, so each
+ * property added to one gives it a hidden class of its own, which cost more than all the rest of
+ * this middleware. Kept in the global symbol registry, so copies of this package installed side by
+ * side still find each other's.
+ */
+const kSinks = Symbol.for('gateway-errors.sinks');
+const sinks: WeakMap<IncomingMessage, Responder> = ((globalThis as Record<symbol, unknown>)[kSinks] ??= new WeakMap()) as WeakMap<
+  IncomingMessage,
+  Responder
+>;
+
+/** The sink of the nearest gatewayErrors() this request passed, if any. */
+export function sinkOf(req: IncomingMessage): Responder | undefined {
+  return sinks.get(req);
+}
 /** Set on a response that got wrappers of its own (see interceptGatewayStatuses). */
 const kOwn = Symbol('gateway-errors.ownWrappers');
 
-type Res = ServerResponse & { [kHandled]?: boolean; [kReplaced]?: Reply; req: IncomingMessage & { [kResponder]?: Responder } };
+type Res = ServerResponse & { [kHandled]?: boolean; [kReplaced]?: Reply; req: IncomingMessage };
 type Fn = (this: Res, ...args: unknown[]) => unknown;
 type Name = 'writeHead' | 'write' | 'end';
 const NAMES: readonly Name[] = ['writeHead', 'write', 'end'];
@@ -35,7 +49,7 @@ const NAMES: readonly Name[] = ['writeHead', 'write', 'end'];
 function takeOver(res: Res, status: number): Reply | undefined {
   const done = res[kReplaced];
   if (done !== undefined) return done;
-  const responder = res.req[kResponder];
+  const responder = sinks.get(res.req);
   if (responder === undefined || res[kHandled] || res.headersSent || !isGatewayStatus(status)) return undefined;
   res[kHandled] = true;
   const failure = handlerFailure(status, res.getHeader('retry-after'));
@@ -101,7 +115,7 @@ let lastProto: object | undefined;
 /** Make `res` answer gateway statuses with `responder`'s branded reply (the nearest one wins). */
 export function interceptGatewayStatuses(req: IncomingMessage, res: ServerResponse, responder: Responder): void {
   const r = res as Res;
-  (req as Res['req'])[kResponder] = responder;
+  sinks.set(req, responder);
   // Another middleware before this one (compression, on-headers under morgan) may have made its
   // own wrappers the response's own properties, calling whatever they found then: wrap those on
   // this response too, so the chain runs through ours whatever they captured.

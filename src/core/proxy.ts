@@ -24,7 +24,7 @@ import {
   type RequestHandler,
 } from 'http-proxy-middleware';
 import { createEmitter } from './events.js';
-import { attemptFailed, Exchange, kExchange, type AttemptResult, type EngineContext, type ExchangeHooks, type Req, type WebFn } from './exchange.js';
+import { attemptFailed, Exchange, type AttemptResult, type EngineContext, type ExchangeHooks, type Req, type WebFn } from './exchange.js';
 import { normalizeProxyExtras, type NormalizedRetryPolicy } from './options.js';
 import { Upstream, Upstreams } from './upstream.js';
 
@@ -74,7 +74,8 @@ export function createProxyEngine(options: HpmOptions & Record<string, unknown>)
   const emit = createEmitter(extras.hooks, extras.logger);
   // Attempts are sent by hop.ts from http-proxy's parts, except where only its web() will do.
   const viaWeb = Boolean(options.forward) || options.followRedirects === true;
-  const ctx: EngineContext = { extras, emit, userHandlesResponse: options.selfHandleResponse === true, viaWeb };
+  const exchanges = new WeakMap<IncomingMessage, Exchange>();
+  const ctx: EngineContext = { extras, emit, userHandlesResponse: options.selfHandleResponse === true, viaWeb, exchanges };
   const upstreams = new Upstreams<AttemptResult>((name) => new Upstream(name, extras, attemptFailed, emit));
   const agents = options.agent
     ? undefined
@@ -87,7 +88,7 @@ export function createProxyEngine(options: HpmOptions & Record<string, unknown>)
     const server = proxyServer as unknown as { web: WebFn };
     const web = server.web;
     server.web = function gatewayWeb(this: unknown, req, res, opts, cb) {
-      const x = (req as Req)[kExchange];
+      const x = exchanges.get(req);
       if (x === undefined) return web.call(this, req, res, opts, cb);
       // `opts` is this request's own copy (http-proxy-middleware makes one per request).
       if (agents && !opts.agent) opts.agent = isHttps(opts.target) ? agents.https : agents.http;
@@ -96,11 +97,11 @@ export function createProxyEngine(options: HpmOptions & Record<string, unknown>)
     if (viaWeb) {
       // An attempt through web() (Exchange.viaWeb) without a body stream: its upstream request.
       proxyServer.on('proxyReq', (proxyReq, req) => {
-        const a = (req as Req)[kExchange]?.current;
+        const a = exchanges.get(req)?.current;
         if (a !== undefined && a.proxyReq === undefined) a.attach(proxyReq);
       });
       proxyServer.on('proxyRes', (proxyRes, req) => {
-        const a = (req as Req)[kExchange]?.current;
+        const a = exchanges.get(req)?.current;
         if (a === undefined || a.proxyReq === undefined) return;
         // Only the current attempt's response (a late one of a timed-out attempt is not). With
         // followRedirects the attempt holds follow-redirects' request, which wraps the one of
@@ -129,7 +130,7 @@ export function createProxyEngine(options: HpmOptions & Record<string, unknown>)
   return {
     handle(req, res, policy, hooks) {
       const x = new Exchange(req as Req, res, policy, hooks, ctx);
-      (req as Req)[kExchange] = x;
+      exchanges.set(req, x);
       // next() from http-proxy-middleware: pathFilter did not match, or router/pathRewrite threw.
       void middleware(req, res, (err?: unknown) => x.skip(err));
     },

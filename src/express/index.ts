@@ -5,7 +5,7 @@ import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Respon
 import type { Options as HpmOptions } from 'http-proxy-middleware';
 import { tapRequestBody } from '../core/body.js';
 import { classifyError } from '../core/classify.js';
-import { interceptGatewayStatuses, kResponder, writeReply } from '../core/intercept.js';
+import { interceptGatewayStatuses, sinkOf, writeReply } from '../core/intercept.js';
 import type { GatewayErrorsOptions, GatewayProxyExtras, NormalizedRetryPolicy } from '../core/options.js';
 import { createProxyEngine, type ExchangeHooks } from '../core/proxy.js';
 import type { Reply } from '../core/types.js';
@@ -14,7 +14,6 @@ import { resolvePolicy } from '../core/policy.js';
 
 export type { GatewayErrorsOptions, RetryPolicy } from '../core/options.js';
 
-type Req = Request & { [kResponder]?: Responder };
 
 export interface GatewayErrorsMiddleware extends RequestHandler {
   /** Error-handling middleware: install last. Maps thrown upstream failures to 502/503/504. */
@@ -57,7 +56,7 @@ export function gatewayProxy(options: GatewayProxyOptions): RequestHandler {
     } catch (err) {
       return next(err);
     }
-    engine.handle(req, res, policy, new ExpressHooks(res, next, (req as Req)[kResponder] ?? fallback ?? defaultResponderInstance(), (req as { body?: unknown }).body));
+    engine.handle(req, res, policy, new ExpressHooks(res, next, sinkOf(req) ?? fallback ?? defaultResponderInstance(), (req as { body?: unknown }).body));
   };
 }
 
