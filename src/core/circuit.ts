@@ -99,13 +99,11 @@ export function createCircuit<T>(o: Required<CircuitOptions>, failed: (r: T) => 
       const left = openedAt + o.halfOpenAfter - Date.now();
       return left > 0 ? Math.max(1, Math.ceil(left / 1000)) : undefined;
     },
-    async run(fn) {
-      try {
-        return await policy.execute(fn);
-      } catch (err) {
+    run(fn) {
+      return policy.execute(fn).catch((err: unknown) => {
         if (err instanceof BrokenCircuitError) return OPEN;
         throw err;
-      }
+      });
     },
   };
 }

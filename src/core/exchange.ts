@@ -209,18 +209,21 @@ export class Exchange {
       });
     };
     const circuit = upstream.circuit;
-    const attempt = async (n: number): Promise<AttemptResult> => {
+    // Promise chains, not async functions: an attempt lasts a whole upstream round trip, and each
+    // async function awaiting it would keep a suspended frame per request for that long.
+    const attempt = (n: number): Promise<AttemptResult> => {
       if (circuit === undefined) return once(n);
-      const r = await circuit.run(() => once(n));
-      return r === OPEN ? this.circuitOpen(circuit.blockedFor() ?? 1) : r;
+      return circuit.run(() => once(n)).then((r) => (r === OPEN ? this.circuitOpen(circuit.blockedFor() ?? 1) : r));
     };
 
-    let result = await attempt(1);
-    if (result.kind === 'failed' && policy !== false) {
-      if (!replayableRequest) this.giveUpReason = 'not_replayable';
-      else if (this.body.replayable) result = await this.retry(result, attempt, policy);
-    }
-    this.conclude(result);
+    // Returned, not awaited: no suspended frame of this function for the whole round trip.
+    return attempt(1).then((result) => {
+      if (result.kind === 'failed' && policy !== false) {
+        if (!replayableRequest) this.giveUpReason = 'not_replayable';
+        else if (this.body.replayable) return this.retry(result, attempt, policy).then((r) => this.conclude(r));
+      }
+      this.conclude(result);
+    });
   }
 
   /**
