@@ -81,12 +81,24 @@ export function hop(
   a: HopAttempt,
 ): void {
   if (typeof options.target === 'string') options.target = legacyTarget(options.target);
-  const target = options.target as { protocol?: string };
-  // The passes before http-proxy's own `stream`, which this function stands in for.
+  // The proxy server's passes in their order, `send` standing in for http-proxy's own `stream`
+  // (a pass a plugin added after it still runs after it); as in http-proxy, a pass that returns
+  // true has handled the request, and a plugin that replaced `stream` sends it its own way.
   for (const pass of server.webPasses) {
-    if (pass.name === 'stream') break;
-    if (pass(req, res, options, undefined, server)) return;
+    if (pass.name === 'stream') send(server, req, res, options, body, a);
+    else if (pass(req, res, options, undefined, server)) return;
   }
+}
+
+function send(
+  server: ProxyServerLike,
+  req: IncomingMessage,
+  res: ServerResponse,
+  options: Record<string, unknown>,
+  body: Readable | undefined,
+  a: HopAttempt,
+): void {
+  const target = options.target as { protocol?: string };
   if (server.listenerCount('start') > 0) server.emit('start', req, res, target);
   const outgoing = common.setupOutgoing((options.ssl as Record<string, unknown> | undefined) ?? {}, options, req);
   const proxyReq = (target.protocol === 'https:' ? https : http).request(outgoing);

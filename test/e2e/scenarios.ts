@@ -347,6 +347,19 @@ export function describeGateway(name: string, mount: Mount): void {
         expect(events.filter((e) => e !== 'end')).toEqual(['start', 'proxyReq', 'proxyRes 503', 'start', 'proxyReq', 'proxyRes 200']);
       });
 
+      it("runs the web passes a plugin adds around http-proxy's own, on every attempt", async () => {
+        type Pass = (req: { headers: Record<string, string | string[] | undefined> }) => void;
+        const plugin = (server: { before(type: 'web', pass: string, fn: Pass): void }) =>
+          server.before('web', 'stream', (req) => {
+            req.headers['x-from-pass'] = 'yes';
+          });
+        const url = await gateway({ proxy: { plugins: [plugin], retry: { retries: 2, baseDelay: 1 } } });
+        const key = k();
+        expect((await send(`${url}/flaky/1?key=${key}`)).status).toBe(200);
+        const seen = fx.kit.requests.filter((q) => q.url === `/flaky/1?key=${key}`);
+        expect(seen.map((q) => q.headers['x-from-pass'])).toEqual(['yes', 'yes']);
+      });
+
       it('accepts a target given as an object', async () => {
         const { hostname, port } = new URL(fx.kit.url);
         const url = await gateway({ proxy: { target: { protocol: 'http:', host: hostname, port: Number(port) } } });
