@@ -7,12 +7,12 @@
  * and the handler's own body is dropped.
  *
  * Where the wrappers live: on the framework's response prototype right above Node's
- * (`express.response`, which every Express app's `app.response` inherits from), once, inert for
- * any response that did not pass through gatewayErrors() (see `sinks`). Not on each response: a prototype inserted per response is dropped when an
- * Express sub-app swaps in its own on the way in (its 503s went out unbranded), and methods
- * assigned per response cost every request more than the one property. Without a framework
- * prototype (a bare Node response), or when another middleware already put its own wrappers on
- * the response (they call what they found then), ours become the response's own properties too.
+ * (`express.response`, which every Express app's and sub-app's `app.response` inherits from),
+ * once, inert for any response that did not pass through gatewayErrors() (see `sinks`). Not on
+ * each response: a prototype inserted per response is dropped when an Express sub-app swaps in
+ * its own on the way in (its 503s went out unbranded), and methods assigned per response cost
+ * every request more than the one WeakMap entry. A bare Node response (no framework prototype)
+ * gets them as its own properties.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { kHandled } from './exchange.js';
@@ -20,6 +20,7 @@ import { applyHeaders, handlerFailure, isGatewayStatus, requestFacts, type Respo
 import type { Reply } from './types.js';
 
 const kReplaced = Symbol('gateway-errors.replaced');
+
 /**
  * The sink of the nearest gatewayErrors() per request (the proxy looks for it there too). A
  * WeakMap, not a property of the request: Express swaps the prototype of every request, so each
@@ -28,17 +29,12 @@ const kReplaced = Symbol('gateway-errors.replaced');
  * side still find each other's.
  */
 const kSinks = Symbol.for('gateway-errors.sinks');
-const sinks: WeakMap<IncomingMessage, Responder> = ((globalThis as Record<symbol, unknown>)[kSinks] ??= new WeakMap()) as WeakMap<
-  IncomingMessage,
-  Responder
->;
+const sinks = ((globalThis as Record<symbol, unknown>)[kSinks] ??= new WeakMap()) as WeakMap<IncomingMessage, Responder>;
 
 /** The sink of the nearest gatewayErrors() this request passed, if any. */
 export function sinkOf(req: IncomingMessage): Responder | undefined {
   return sinks.get(req);
 }
-/** Set on a response that got wrappers of its own (see interceptGatewayStatuses). */
-const kOwn = Symbol('gateway-errors.ownWrappers');
 
 type Res = ServerResponse & { [kHandled]?: boolean; [kReplaced]?: Reply; req: IncomingMessage };
 type Fn = (this: Res, ...args: unknown[]) => unknown;
@@ -102,10 +98,20 @@ function hostOf(res: object): object {
   return res;
 }
 
+/** Every wrapper function made, to know ours when we meet them. */
+const wrapped = new WeakSet<object>();
+
 function define(target: object, methods: Record<Name, Fn>): void {
   for (const [name, fn] of Object.entries(methods)) {
+    wrapped.add(fn);
     Object.defineProperty(target, name, { value: fn, writable: true, configurable: true, enumerable: false });
   }
+}
+
+/** Wrappers as the response's own properties, chained to what it had (own or inherited). */
+function wrapOwn(res: Res): void {
+  const had = Object.fromEntries(NAMES.map((n) => [n, res[n] as unknown as Fn])) as Record<Name, Fn>;
+  define(res, wrappers((name) => had[name]));
 }
 
 const patched = new WeakSet<object>();
@@ -114,35 +120,25 @@ let lastProto: object | undefined;
 
 /** Make `res` answer gateway statuses with `responder`'s branded reply (the nearest one wins). */
 export function interceptGatewayStatuses(req: IncomingMessage, res: ServerResponse, responder: Responder): void {
-  const r = res as Res;
   sinks.set(req, responder);
-  // Another middleware before this one (compression, on-headers under morgan) may have made its
-  // own wrappers the response's own properties, calling whatever they found then: wrap those on
-  // this response too, so the chain runs through ours whatever they captured.
-  if (Object.hasOwn(res, 'writeHead') || Object.hasOwn(res, 'write') || Object.hasOwn(res, 'end')) {
-    if (!Object.hasOwn(res, kOwn)) {
-      const own = Object.fromEntries(NAMES.map((n) => [n, r[n] as unknown as Fn])) as Record<Name, Fn>;
-      define(res, wrappers((name) => own[name]));
-      Object.defineProperty(res, kOwn, { value: true });
-    }
-    return;
-  }
   const proto = Object.getPrototypeOf(res) as object;
   if (proto === lastProto) return;
   const host = hostOf(res);
   if (host === res) {
     // A bare Node response: no framework prototype to hold the wrappers.
-    define(res, wrappers((name) => (Object.getPrototypeOf(res) as Record<Name, Fn>)[name]));
-    Object.defineProperty(res, kOwn, { value: true });
+    if (!NAMES.every((n) => Object.hasOwn(res, n) && wrapped.has(res[n]))) wrapOwn(res as Res);
     return;
   }
-  if (!patched.has(host)) {
-    // Each calls what it shadows, looked up when called: a later patch of Node's methods (an
-    // APM agent's) is still honoured.
-    define(host, wrappers((name) => (Object.getPrototypeOf(host) as Record<Name, Fn>)[name]));
-    patched.add(host);
-  }
   lastProto = proto;
+  if (patched.has(host)) return;
+  // Each calls what it shadows, looked up when called: a later patch of Node's methods (an APM
+  // agent's) is still honoured.
+  define(host, wrappers((name) => (Object.getPrototypeOf(host) as Record<Name, Fn>)[name]));
+  patched.add(host);
+  // Middleware that ran before this one on this very request (morgan's on-headers, compression)
+  // may have put its own wrappers on the response, calling Node's methods it found then: chain
+  // them through ours. On later requests they find ours on the prototype.
+  if (NAMES.some((n) => Object.hasOwn(res, n))) wrapOwn(res as Res);
 }
 
 /** Write a finished reply on a raw Node response, unless the head already left. */

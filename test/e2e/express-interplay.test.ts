@@ -53,17 +53,8 @@ for (const [name, pkg] of [['Express 5', 'express'], ['Express 4', 'express4']] 
   describe(`gatewayErrors() among other Express middleware (${name})`, () => {
     const express = require(pkg) as Express;
 
-    it('brands a 503 written inside a mounted sub-app', async () => {
-      const app = express();
-      app.use(gatewayErrors());
-      const sub = express();
-      sub.use(routes(express));
-      app.use('/sub', sub);
-      const url = await listen(app);
-      for (const path of ['/sub/send-status', '/sub/write-head']) expectBranded(await send(`${url}${path}`, { headers: JSON_ACCEPT }));
-      expect((await send(`${url}/sub/ok`)).body).toBe('fine');
-    });
-
+    // First in its describe: the first request through gatewayErrors() on this copy of Express is
+    // the one that finds morgan's and compression's wrappers made before ours existed.
     it('brands behind morgan and compression mounted first, for the first request and the next', async () => {
       const lines: string[] = [];
       const app = express();
@@ -83,6 +74,17 @@ for (const [name, pkg] of [['Express 5', 'express'], ['Express 4', 'express4']] 
       expect(ok.body).toBe('fine');
       // morgan saw the status that went out.
       expect(lines.filter((l) => l.includes('503'))).toHaveLength(4);
+    });
+
+    it('brands a 503 written inside a mounted sub-app', async () => {
+      const app = express();
+      app.use(gatewayErrors());
+      const sub = express();
+      sub.use(routes(express));
+      app.use('/sub', sub);
+      const url = await listen(app);
+      for (const path of ['/sub/send-status', '/sub/write-head']) expectBranded(await send(`${url}${path}`, { headers: JSON_ACCEPT }));
+      expect((await send(`${url}/sub/ok`)).body).toBe('fine');
     });
 
     it('brands with compression mounted after it: the branded answer goes out whole, uncompressed', async () => {
