@@ -78,13 +78,16 @@ export interface CircuitEvents {
 }
 
 export function createCircuit<T>(o: Required<CircuitOptions>, failed: (r: T) => boolean, events: CircuitEvents): Circuit<T> {
-  const policy: CircuitBreakerPolicy = circuitBreaker(handleWhenResult((r) => failed(r as T)), {
-    halfOpenAfter: o.halfOpenAfter,
-    breaker: new EitherBreaker(
-      new ConsecutiveBreaker(o.consecutiveFailures),
-      new SamplingBreaker({ threshold: o.failureRate, duration: o.window, minimumRps: o.minimumRps }),
-    ),
-  });
+  const breaker = new EitherBreaker(
+    new ConsecutiveBreaker(o.consecutiveFailures),
+    new SamplingBreaker({ threshold: o.failureRate, duration: o.window, minimumRps: o.minimumRps }),
+  );
+  const policy: CircuitBreakerPolicy = circuitBreaker(handleWhenResult((r) => failed(r as T)), { halfOpenAfter: o.halfOpenAfter, breaker });
+  const guarded = (fn: () => Promise<T>): Promise<T | typeof OPEN> =>
+    policy.execute(fn).catch((err: unknown) => {
+      if (err instanceof BrokenCircuitError) return OPEN;
+      throw err;
+    });
   let openedAt = 0;
   policy.onBreak(() => {
     openedAt = Date.now();
@@ -100,9 +103,19 @@ export function createCircuit<T>(o: Required<CircuitOptions>, failed: (r: T) => 
       return left > 0 ? Math.max(1, Math.ceil(left / 1000)) : undefined;
     },
     run(fn) {
-      return policy.execute(fn).catch((err: unknown) => {
-        if (err instanceof BrokenCircuitError) return OPEN;
-        throw err;
+      if (policy.state !== CircuitState.Closed) return guarded(fn);
+      // Closed, the common case: what cockatiel's execute() does in this state — a success goes
+      // to the breaker as a closed-state success — without its two async functions waiting out
+      // the whole upstream round trip for every request. A failure still goes through execute(),
+      // which counts it and opens the circuit when the breaker says so; if the circuit left the
+      // closed state meanwhile (others' failures opened it), there is nothing left to decide.
+      return fn().then((r) => {
+        if (failed(r)) {
+          if (policy.state !== CircuitState.Closed) return r;
+          return guarded(() => Promise.resolve(r)).then((v) => (v === OPEN ? r : v));
+        }
+        breaker.success(CircuitState.Closed);
+        return r;
       });
     },
   };
