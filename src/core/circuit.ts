@@ -112,7 +112,7 @@ export function createCircuit<T>(o: Required<CircuitOptions>, failed: (r: T) => 
       return fn().then((r) => {
         if (failed(r)) {
           if (policy.state !== CircuitState.Closed) return r;
-          return guarded(() => Promise.resolve(r)).then((v) => (v === OPEN ? r : v));
+          return guarded(() => Promise.resolve(r)).then(() => r); // counted; the attempt's result stands
         }
         breaker.success(CircuitState.Closed);
         return r;

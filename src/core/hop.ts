@@ -44,7 +44,7 @@ let lastParsed: Url | undefined;
  * A `Url` instance, because http-proxy's redirect rewriting hands the target to `url.parse()`,
  * which returns a `Url` unchanged and rejects any other object.
  */
-export function legacyTarget(target: string): Url {
+function legacyTarget(target: string): Url {
   if (target === lastTarget) return lastParsed!;
   const u = new URL(target);
   const hostname = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
