@@ -403,7 +403,12 @@ export class Exchange {
     // marking every response would add a property to each one on the hot path.
     if (isGatewayStatus(proxyRes.statusCode ?? 0)) res[kHandled] = true;
     this.hooks.start();
-    if (this.ctx.userHandlesResponse) return this.finish(); // the user's own on.proxyRes writes it
+    if (this.ctx.userHandlesResponse) {
+      // The user's own on.proxyRes writes the answer: let the body go to what it set up (a
+      // responseInterceptor's 'data' listener), or drain it if nothing did.
+      if (proxyRes.isPaused()) proxyRes.resume();
+      return this.finish();
+    }
     const options = this.current!.options;
     for (const pass of RESPONSE_PASSES) pass(req, res, proxyRes, options);
     if (extraHeaders) applyHeaders(res, extraHeaders);
@@ -540,8 +545,11 @@ export class Attempt {
       proxyRes.destroy();
       return;
     }
-    // Held paused until the decision, an error must not crash the process; once it is being
-    // streamed to the client, an error cuts the client's connection.
+    // Held paused until the decision (deliver): an on.proxyRes handler that listens for 'data'
+    // must not set the body flowing before the client's pipe is in place, or the client would
+    // never get the bytes it read. Meanwhile an error must not crash the process; once the body
+    // is being streamed to the client, an error cuts the client's connection.
+    proxyRes.pause();
     const x = this.x;
     proxyRes.on('error', () => {
       if (x.streaming === proxyRes) x.res.destroy();

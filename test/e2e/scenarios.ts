@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { responseInterceptor } from 'http-proxy-middleware';
 import { describe, expect, it } from 'vitest';
 import { closedPort, startRawServer } from '../support/fault-kit.js';
 import { useGatewayFixture } from '../support/gateway-fixture.js';
@@ -42,6 +43,41 @@ export function describeGateway(name: string, mount: Mount): void {
         const r = await send(`${url}/status/404?body=nope`);
         expect(r.status).toBe(404);
         expect(r.body).toBe('nope');
+      });
+
+      it("gives an on.proxyRes handler that reads the body the same bytes the client gets", async () => {
+        const seen = new Map<string, Buffer[]>();
+        const url = await gateway({
+          proxy: {
+            on: {
+              proxyRes: (proxyRes: NodeJS.ReadableStream, req: { url?: string }) => {
+                const chunks: Buffer[] = [];
+                seen.set(String(req.url), chunks);
+                proxyRes.on('data', (c: Buffer) => chunks.push(c));
+              },
+            },
+          },
+        });
+        for (const path of ['/ok?size=300', '/big?mib=1']) {
+          const r = await send(`${url}${path}`);
+          expect(r.status).toBe(200);
+          const got = Buffer.concat(seen.get(path) ?? []);
+          expect(got.length).toBe(r.bytes.length);
+          expect(got.equals(r.bytes)).toBe(true);
+        }
+        expect(seen.size).toBe(2);
+      });
+
+      it("lets http-proxy-middleware's responseInterceptor rewrite the body with selfHandleResponse", async () => {
+        const url = await gateway({
+          proxy: {
+            selfHandleResponse: true,
+            on: { proxyRes: responseInterceptor(async (body) => `intercepted: ${body.toString('utf8').toUpperCase()}`) },
+          },
+        });
+        const r = await send(`${url}/ok?size=4`);
+        expect(r.status).toBe(200);
+        expect(r.body).toBe('intercepted: XXXX');
       });
 
       it('streams server-sent events as they come', async () => {
