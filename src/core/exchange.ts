@@ -412,6 +412,14 @@ export class Exchange {
     const options = this.current!.options;
     for (const pass of RESPONSE_PASSES) pass(req, res, proxyRes, options);
     if (extraHeaders) applyHeaders(res, extraHeaders);
+    if (proxyRes.complete && proxyRes.readableLength <= WHOLE_BODY_MAX && proxyRes.readableFlowing !== true && noReader(proxyRes)) {
+      // The whole answer is here already (most small ones are, by the time the attempt settles)
+      // and nobody reads it but us: head and body in one end() instead of a pipe, whose listeners
+      // on both streams, resume tick and 'data' event cost more than the write. read() hands over
+      // everything buffered and ends the response, which frees its socket for the next request.
+      res.end(proxyRes.read() as Buffer | null);
+      return this.finish();
+    }
     // A body of unknown length is a stream (SSE, long poll): send the head now, not with the first
     // chunk, so the client sees the stream open even when the first event is minutes away.
     if (proxyRes.headers['content-length'] === undefined && !proxyRes.complete) res.flushHeaders();
@@ -450,6 +458,14 @@ export class Exchange {
     }
   }
 
+}
+
+/** Up to this many bytes, an upstream answer that arrived whole goes out in one write (deliver). */
+const WHOLE_BODY_MAX = 64 * 1024;
+
+/** No one else (an on.proxyRes handler) listens for the body. */
+function noReader(proxyRes: IncomingMessage): boolean {
+  return proxyRes.listenerCount('data') === 0 && proxyRes.listenerCount('readable') === 0;
 }
 
 /** One try against the upstream, with its own timers. Settles exactly once. */
