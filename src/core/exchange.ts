@@ -82,11 +82,30 @@ class AttemptFailed extends Error {
 }
 
 const XFWD = ['x-forwarded-for', 'x-forwarded-port', 'x-forwarded-proto', 'x-forwarded-host'] as const;
+/**
+ * The upstream's `Connection` and `Keep-Alive` are about the gateway's connection to it (RFC 9110,
+ * section 7.6.1), but http-proxy copies them to the client: an upstream's `close` ended the
+ * client's keep-alive connection to the gateway, its `keep-alive` kept open a connection the
+ * client had asked to close (Node honours the header it is given), and its `Keep-Alive: timeout=`
+ * told the client the upstream's idle limit. So after http-proxy's passes the client gets what
+ * setConnection answers when the upstream sends neither. `proxyRes.headers` stays as it came:
+ * Node's agent reads the upstream's Keep-Alive hint there to retire the socket in time.
+ */
+function answerClientConnection(req: IncomingMessage, res: ServerResponse, proxyRes: IncomingMessage): void {
+  const { connection } = proxyRes.headers;
+  if (proxyRes.headers['keep-alive'] !== undefined) res.removeHeader('keep-alive');
+  if (connection === undefined || /\bupgrade\b/i.test(connection)) return;
+  if (req.httpVersion === '1.0') res.setHeader('connection', req.headers.connection ?? 'close');
+  else if (req.httpVersion !== '2.0') res.setHeader('connection', req.headers.connection ?? 'keep-alive');
+  else res.removeHeader('connection');
+}
+
 const RESPONSE_PASSES = [
   webOutgoing.removeChunked,
   webOutgoing.setConnection,
   webOutgoing.setRedirectHostRewrite,
   webOutgoing.writeHeaders,
+  answerClientConnection,
   webOutgoing.writeStatusCode,
 ];
 /** A small error body is read to the end so its keep-alive socket can be reused; a large one is dropped. */

@@ -90,6 +90,30 @@ export function hop(
   }
 }
 
+/**
+ * The client's `Connection`, `Keep-Alive` and `Proxy-Connection` headers are about its own
+ * connection to us (RFC 9110, section 7.6.1) and are not forwarded. http-proxy forwards them
+ * (http-party/node-http-proxy#446): a client's `Connection: close` (nginx sends it by default, as
+ * HTTP/1.0 clients do) then closes the pooled upstream connection after every request. An
+ * upgrade's `Connection: upgrade` stays, and so does whatever the user's `headers` option sets.
+ * The fields a client names in `Connection` are left alone, as Envoy and YARP do: removing them
+ * would let a client strip what the gateway adds, such as X-Forwarded-For.
+ */
+function dropHopByHop(headers: Record<string, unknown>, client: IncomingMessage['headers'], own: object | undefined): void {
+  const connection = client.connection;
+  if (connection !== undefined && headers.connection === connection && !/\bupgrade\b/i.test(connection) && !hasHeader(own, 'connection')) {
+    delete headers.connection;
+  }
+  if (!hasHeader(own, 'keep-alive')) delete headers['keep-alive'];
+  if (!hasHeader(own, 'proxy-connection')) delete headers['proxy-connection'];
+}
+
+function hasHeader(headers: object | undefined, name: string): boolean {
+  if (headers === undefined) return false;
+  for (const key of Object.keys(headers)) if (key.toLowerCase() === name) return true;
+  return false;
+}
+
 function send(
   server: ProxyServerLike,
   req: IncomingMessage,
@@ -101,6 +125,9 @@ function send(
   const target = options.target as { protocol?: string };
   if (server.listenerCount('start') > 0) server.emit('start', req, res, target);
   const outgoing = common.setupOutgoing((options.ssl as Record<string, unknown> | undefined) ?? {}, options, req);
+  if (req.headers.connection !== undefined || req.headers['keep-alive'] !== undefined || req.headers['proxy-connection'] !== undefined) {
+    dropHopByHop(outgoing.headers as Record<string, unknown>, req.headers, options.headers as object | undefined);
+  }
   const proxyReq = (target.protocol === 'https:' ? https : http).request(outgoing);
   // No body: the upstream request is ended at once rather than by piping an ended stream into it,
   // but not before 'proxyReq' handlers ran: they may still set headers.

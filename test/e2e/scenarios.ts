@@ -5,6 +5,8 @@
  */
 import { createHash } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { responseInterceptor } from 'http-proxy-middleware';
@@ -43,6 +45,64 @@ export function describeGateway(name: string, mount: Mount): void {
         const r = await send(`${url}/status/404?body=nope`);
         expect(r.status).toBe(404);
         expect(r.body).toBe('nope');
+      });
+
+      it('reuses one pooled upstream connection, also for clients that send Connection: close', async () => {
+        // An upstream that counts its connections and answers in the shapes a small answer comes
+        // in: with a length, chunked, empty (204), and a HEAD.
+        let connections = 0;
+        const hopByHop: unknown[] = [];
+        const upstream = http.createServer((req, res) => {
+          hopByHop.push(req.headers.connection, req.headers['keep-alive'], req.headers['proxy-connection']);
+          if (req.url === '/chunked') {
+            res.write('chunked ');
+            res.end('answer');
+          } else if (req.url === '/empty') {
+            res.writeHead(204).end();
+          } else res.writeHead(200, { 'content-type': 'text/plain', 'content-length': 5 }).end('small');
+        });
+        upstream.on('connection', () => connections++);
+        await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+        try {
+          const url = await gateway({ proxy: { target: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}` } });
+          const headers = { connection: 'close', 'keep-alive': 'timeout=1', 'proxy-connection': 'close' };
+          for (let i = 0; i < 5; i++) {
+            const sized = await send(`${url}/sized`, { headers });
+            expect([sized.status, sized.body, sized.headers['content-length']]).toEqual([200, 'small', '5']);
+            const chunked = await send(`${url}/chunked`, { headers });
+            expect([chunked.status, chunked.body, chunked.complete]).toEqual([200, 'chunked answer', true]);
+            const empty = await send(`${url}/empty`);
+            expect([empty.status, empty.body]).toEqual([204, '']);
+            const head = await send(`${url}/sized`, { method: 'HEAD', headers });
+            expect([head.status, head.body, head.headers['content-length']]).toEqual([200, '', '5']);
+          }
+          // The client's hop-by-hop headers stayed with its own connection (the gateway's agent
+          // sends its own keep-alive), and each answer was read to its end, which frees the
+          // upstream socket for the next request.
+          expect(hopByHop.filter((v) => v !== undefined && v !== 'keep-alive')).toEqual([]);
+          expect(connections).toBe(1);
+        } finally {
+          upstream.closeAllConnections();
+          await new Promise((r) => upstream.close(r));
+        }
+      });
+
+      it("answers the client's Connection, not the upstream's", async () => {
+        const upstream = http.createServer((req, res) => {
+          res.writeHead(200, { connection: 'close', 'keep-alive': 'timeout=77', 'content-length': 2 }).end('ok');
+        });
+        await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+        try {
+          const url = await gateway({ proxy: { target: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}` } });
+          const kept = await send(`${url}/`, { headers: { connection: 'keep-alive' } });
+          expect([kept.status, kept.body, kept.headers.connection]).toEqual([200, 'ok', 'keep-alive']);
+          expect(kept.headers['keep-alive']).not.toBe('timeout=77');
+          const closed = await send(`${url}/`, { headers: { connection: 'close' } });
+          expect([closed.status, closed.body, closed.headers.connection]).toEqual([200, 'ok', 'close']);
+        } finally {
+          upstream.closeAllConnections();
+          await new Promise((r) => upstream.close(r));
+        }
       });
 
       it("gives an on.proxyRes handler that reads the body the same bytes the client gets", async () => {
