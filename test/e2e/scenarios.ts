@@ -4,7 +4,7 @@
  * and how many attempts the upstream saw.
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -576,7 +576,8 @@ export function describeGateway(name: string, mount: Mount): void {
       it('uses template overrides from a directory, falling back for what it lacks', async () => {
         const dir = mkdtempSync(join(tmpdir(), 'ge-tpl-'));
         writeFileSync(join(dir, '503.eta'), '<p id="custom">Down for a nap: <%= it.requestId %></p>');
-        const url = await gateway({ errors: { templates: dir }, proxy: { retry: false } });
+        // Templates are read once, at setup: the directory can go before the requests.
+        const url = await gateway({ errors: { templates: dir }, proxy: { retry: false } }).finally(() => rmSync(dir, { recursive: true, force: true }));
         const r503 = await send(`${url}/status/503`, { headers: { ...HTML, 'x-request-id': 'abc' } });
         expect(r503.body).toContain('<p id="custom">Down for a nap: abc</p>');
         const r502 = await send(`${url}/status/502`, { headers: HTML });

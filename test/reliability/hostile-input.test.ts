@@ -5,7 +5,7 @@
  * body and reason phrase) never reaches the client unless `expose: true`.
  */
 import http from 'node:http';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -184,8 +184,8 @@ for (const [adapter, mount] of ADAPTERS) {
 
     it('renders no file outside the template directory, whatever a template includes', async () => {
       const watch = watchProcess();
+      const root = mkdtempSync(join(tmpdir(), 'ge-hostile-'));
       try {
-        const root = mkdtempSync(join(tmpdir(), 'ge-hostile-'));
         const marker = `SECRET-${Math.random().toString(36).slice(2)}`;
         writeFileSync(join(root, 'secret.eta'), `<p>${marker}</p>`);
         writeFileSync(join(root, 'secret.txt'), marker);
@@ -234,6 +234,7 @@ for (const [adapter, mount] of ADAPTERS) {
         expect(watch.warnings.map(String).join('\n')).not.toContain(marker);
         expect(watch.rejections.map(describeError)).toEqual([]);
       } finally {
+        rmSync(root, { recursive: true, force: true });
         watch.stop();
       }
     });
