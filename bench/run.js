@@ -48,15 +48,15 @@ const { values: args } = parseArgs({
  */
 const PROFILES = {
   full: {
-    rounds: 8, seconds: 1.5, warm: 1.5, errorSeconds: 0.75, outageWarm: 2, outageSeconds: 5, fastFailSeconds: 0.75,
+    rounds: 8, processes: 3, seconds: 1.5, warm: 1.5, errorSeconds: 0.75, outageWarm: 2, outageSeconds: 5, fastFailSeconds: 0.75,
     streamMiB: 256, slowCount: 1000, slowMs: 2000, memoryRounds: 2, growthRounds: 2, growthSeconds: 1.5, growthWarm: 0.5,
   },
   quick: {
-    rounds: 1, seconds: 1.5, warm: 0.7, errorSeconds: 1, outageWarm: 1, outageSeconds: 2, fastFailSeconds: 1.5,
+    rounds: 1, processes: 1, seconds: 1.5, warm: 0.7, errorSeconds: 1, outageWarm: 1, outageSeconds: 2, fastFailSeconds: 1.5,
     streamMiB: 256, slowCount: 1000, slowMs: 1000, memoryRounds: 1, growthRounds: 1, growthSeconds: 1, growthWarm: 0.3,
   },
   smoke: {
-    rounds: 1, seconds: 0.2, warm: 0.1, errorSeconds: 0.2, outageWarm: 0.1, outageSeconds: 0.3, fastFailSeconds: 0.25,
+    rounds: 1, processes: 1, seconds: 0.2, warm: 0.1, errorSeconds: 0.2, outageWarm: 0.1, outageSeconds: 0.3, fastFailSeconds: 0.25,
     streamMiB: 8, slowCount: 50, slowMs: 100, memoryRounds: 1, growthRounds: 1, growthSeconds: 0.2, growthWarm: 0.05,
   },
 };
@@ -88,7 +88,41 @@ const labelOf = Object.fromEntries(PEERS.map((p) => [p.kind, p.label]));
  * measured against, so a target ratio compares two measurements taken seconds apart, not a
  * whole round apart while the machine drifts.
  */
-const RUN_ORDER = ['bare', 'fastify', 'express-bare', 'express-http-proxy', 'koa-proxies', 'express-hpm', 'ours-express', 'express-hpm-defaults', 'hpm', 'ours-koa'];
+const RUN_ORDER = ['bare', 'fastify', 'express-bare', 'express-http-proxy', 'koa-proxies', ['express-hpm', 'ours-express'], 'express-hpm-defaults', ['hpm', 'ours-koa']];
+/**
+ * The subjects in a group run in `P.processes` processes each, interleaved (peer #1, ours #1,
+ * peer #2, ours #2, ...), and a round's figure for them is the mean over their processes. Two
+ * processes of the same code differ by up to ±10 % in CPU per request on a 2-core VM (JIT
+ * decisions, heap layout: an A/A run of bench/ab.js shows it), which one process per subject
+ * would put straight into a target's ratio, as large as the differences the targets judge.
+ */
+const MULTI = new Set(RUN_ORDER.filter(Array.isArray).flat());
+/** The name of process `k` of a subject: the kind itself for the first. */
+const instance = (kind, k) => (k === 0 ? kind : `${kind}#${k + 1}`);
+const instancesOf = (kind) => Array.from({ length: MULTI.has(kind) ? P.processes : 1 }, (_, k) => instance(kind, k));
+/** Every process in the order it runs. */
+const RUN_INSTANCES = RUN_ORDER.flatMap((g) =>
+  Array.isArray(g) ? Array.from({ length: P.processes }, (_, k) => g.map((kind) => instance(kind, k))).flat() : [g],
+);
+
+/** One round's figure for a subject from its processes' runs: their mean (CPU: per request overall). */
+function combine(rs) {
+  if (rs.length === 1) return rs[0];
+  const sum = (f) => rs.reduce((a, r) => a + f(r), 0);
+  const mean = (f) => sum(f) / rs.length;
+  const total = sum((r) => r.total);
+  return {
+    rps: mean((r) => r.rps),
+    p50: mean((r) => r.p50),
+    p99: mean((r) => r.p99),
+    total,
+    ok: sum((r) => r.ok),
+    non2xx: sum((r) => r.non2xx),
+    errors: sum((r) => r.errors),
+    seconds: sum((r) => r.seconds),
+    cpu: total > 0 ? sum((r) => r.cpu * r.total) / total : NaN,
+  };
+}
 /** The targets' pairs: [ours, peer]. */
 const PAIRS = {
   expressVsHpm: ['ours-express', 'express-hpm'],
@@ -161,7 +195,7 @@ function section(title, body) {
 /** Runs the healthy path and keeps its proxies for the cost-growth scenario. */
 async function healthy(upstream, proxies) {
   const url = (kind) => `${proxies.get(kind).url}/ok?size=1024`;
-  const runs = await alternate(RUN_ORDER, {
+  const byInstance = await alternate(RUN_INSTANCES, {
     rounds: P.rounds,
     warm: async (kind) => void (await load({ url: url(kind), connections: CONNECTIONS, seconds: P.warm })),
     measure: async (kind, round) => {
@@ -170,9 +204,19 @@ async function healthy(upstream, proxies) {
       return r;
     },
   });
+  const runs = new Map(
+    PEERS.map((p) => {
+      const each = instancesOf(p.kind).map((name) => byInstance.get(name));
+      return [p.kind, each[0].map((_, round) => combine(each.map((rs) => rs[round])))];
+    }),
+  );
   const rows = {};
   for (const [kind, r] of runs) rows[kind] = summarize(r);
   results.scenarios.healthy = rows;
+  // Each process's own median, to show how far processes of the same code differ.
+  results.scenarios.healthyProcesses = Object.fromEntries(
+    [...MULTI].map((kind) => [kind, instancesOf(kind).map((name) => summarize(byInstance.get(name)))]),
+  );
   // Paired: the ratio within each round (the two ran back to back), then the median over rounds.
   const paired = (a, b, key) => median(runs.get(a).map((r, i) => r[key] / runs.get(b)[i][key]));
   results.scenarios.healthyPaired = Object.fromEntries(
@@ -216,7 +260,20 @@ async function healthy(upstream, proxies) {
   );
   section(
     `1. Healthy path: 1 KiB answers, ${CONNECTIONS} connections, retries on`,
-    `GET /ok (1 KiB) through each proxy to one upstream process. Warm-up ${P.warm} s each, then ${P.rounds} round(s) of ${P.seconds} s, order reversed every other round; medians. Each of ours runs right next to the peers its targets name; the targets use the ratio within each round (paired), then the median over rounds, which cancels the machine's drift between rounds. CPU per request: the proxy process's user + system time over the run divided by its answers.\n\n${table}\n\n${ratios}\n\n${cpu}`,
+    `GET /ok (1 KiB) through each proxy to one upstream process. Warm-up ${P.warm} s each, then ${P.rounds} round(s) of ${P.seconds} s, order reversed every other round; medians. Each of ours runs right next to the peers its targets name; the targets use the ratio within each round (paired), then the median over rounds, which cancels the machine's drift between rounds.${P.processes > 1 ? ` Ours and the peers the targets name run in ${P.processes} processes each, interleaved, and a round's figure for them is the mean over their processes: processes of the same code differ by up to ±10 % here (per-process medians below).` : ''} CPU per request: the proxy process's user + system time over the run divided by its answers.\n\n${table}\n\n${ratios}\n\n${cpu}${processTable()}`,
+  );
+}
+
+/** Each process's median, for the subjects that run in several. */
+function processTable() {
+  if (P.processes <= 1) return '';
+  const per = results.scenarios.healthyProcesses;
+  return (
+    '\n\n' +
+    mdTable(
+      ['proxy (per process)', ...Array.from({ length: P.processes }, (_, k) => `process ${k + 1}: req/s, CPU per request`)],
+      [...MULTI].map((kind) => [labelOf[kind], ...per[kind].map((r) => `${int(r.rps)}, ${int(r.cpu)} µs`)]),
+    )
   );
 }
 
@@ -624,7 +681,8 @@ async function main() {
   try {
     if (only.has('healthy') || only.has('growth')) {
       const kinds = only.has('healthy') ? PEERS.map((p) => p.kind) : GROWTH_KINDS;
-      const children = await Promise.all(kinds.map((k) => startProxy(k, upstream.url)));
+      const names = only.has('healthy') ? kinds.flatMap(instancesOf) : kinds;
+      const children = await Promise.all(names.map((name) => startProxy(name.split('#')[0], upstream.url, undefined, { name })));
       const proxies = new Map(children.map((c) => [c.name, c]));
       try {
         // Every proxy answers 200 before anything is timed.
