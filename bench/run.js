@@ -88,7 +88,7 @@ const labelOf = Object.fromEntries(PEERS.map((p) => [p.kind, p.label]));
  * measured against, so a target ratio compares two measurements taken seconds apart, not a
  * whole round apart while the machine drifts.
  */
-const RUN_ORDER = ['bare', 'fastify', 'express-bare', 'express-http-proxy', 'koa-proxies', ['express-hpm', 'ours-express'], 'express-hpm-defaults', ['hpm', 'ours-koa']];
+const RUN_ORDER = ['bare', 'fastify', 'express-bare', 'express-http-proxy', 'koa-proxies', ['express-hpm', 'ours-express', 'express-hpm-defaults'], ['hpm', 'ours-koa']];
 /**
  * The subjects in a group run in `P.processes` processes each, interleaved (peer #1, ours #1,
  * peer #2, ours #2, ...), and a round's figure for them is the mean over their processes. Two
