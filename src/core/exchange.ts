@@ -95,9 +95,9 @@ function answerClientConnection(req: IncomingMessage, res: ServerResponse, proxy
   const { connection } = proxyRes.headers;
   if (proxyRes.headers['keep-alive'] !== undefined) res.removeHeader('keep-alive');
   if (connection === undefined || /\bupgrade\b/i.test(connection)) return;
-  if (req.httpVersion === '1.0') res.setHeader('connection', req.headers.connection ?? 'close');
-  else if (req.httpVersion !== '2.0') res.setHeader('connection', req.headers.connection ?? 'keep-alive');
-  else res.removeHeader('connection');
+  if (req.httpVersion === '2.0') return void res.removeHeader('connection');
+  const own = req.headers.connection ?? (req.httpVersion === '1.0' ? 'close' : 'keep-alive');
+  if (own !== connection) res.setHeader('connection', own);
 }
 
 const RESPONSE_PASSES = [

@@ -125,7 +125,9 @@ function send(
   const target = options.target as { protocol?: string };
   if (server.listenerCount('start') > 0) server.emit('start', req, res, target);
   const outgoing = common.setupOutgoing((options.ssl as Record<string, unknown> | undefined) ?? {}, options, req);
-  if (req.headers.connection !== undefined || req.headers['keep-alive'] !== undefined || req.headers['proxy-connection'] !== undefined) {
+  const { connection } = req.headers;
+  // `Connection: keep-alive` alone (browsers, most clients) asks for what the agent sends anyway.
+  if ((connection !== undefined && connection !== 'keep-alive') || req.headers['keep-alive'] !== undefined || req.headers['proxy-connection'] !== undefined) {
     dropHopByHop(outgoing.headers as Record<string, unknown>, req.headers, options.headers as object | undefined);
   }
   const proxyReq = (target.protocol === 'https:' ? https : http).request(outgoing);
