@@ -7,11 +7,18 @@
  * BENCH_PACKAGE_DIR is set, else imported by the package's own name, as users import it.
  *
  * IPC: { id, cmd: 'rss-start' } records the baseline RSS (after a GC) and samples RSS every
- * 20 ms; { id, cmd: 'rss-stop' } -> { id, baseline, peak } in bytes. { cmd: 'exit' } exits
+ * 20 ms; { id, cmd: 'rss-stop' } -> { id, baseline, peak, heap, majorGCs, minorGCs }: bytes, the
+ * live JS heap at the baseline, and the collections V8 ran in between. { cmd: 'exit' } exits
  * (which also writes a --cpu-prof profile). { id, cmd: 'cpu' } -> { id, us }: CPU time used so far.
+ *
+ * BENCH_APP_HEAP_MIB=N: before the server starts, the process builds about N MiB of live objects
+ * and keeps them, standing in for what a real app holds (routes, config, caches, its other
+ * modules). V8 collects a process with an old generation of a few MiB differently from a real
+ * one (see the memory section of bench/README.md); this puts every subject in the same regime.
  */
 import http from 'node:http';
 import { createRequire } from 'node:module';
+import { PerformanceObserver, constants as perf } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -111,6 +118,18 @@ const KINDS = {
   },
 };
 
+/** Live objects standing in for an app's own heap (BENCH_APP_HEAP_MIB); kept until exit. */
+const appHeap = [];
+function buildAppHeap(mibs) {
+  if (!(mibs > 0)) return;
+  globalThis.gc?.();
+  const start = process.memoryUsage().heapUsed;
+  while (process.memoryUsage().heapUsed - start < mibs * 1048576) {
+    for (let i = 0; i < 1000; i++) appHeap.push({ id: appHeap.length, path: `/route/${appHeap.length}`, methods: ['GET', 'POST'] });
+  }
+}
+buildAppHeap(Number(process.env.BENCH_APP_HEAP_MIB ?? 0));
+
 const make = KINDS[kind];
 if (make === undefined) throw new Error(`unknown proxy kind ${kind}`);
 const made = await make();
@@ -126,11 +145,23 @@ server.headersTimeout = 61_000;
 let sampler;
 let baseline = 0;
 let peak = 0;
+let heap = 0;
+const gcs = { major: 0, minor: 0 };
+const gcObserver = new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) {
+    if (e.detail?.kind === perf.NODE_PERFORMANCE_GC_MAJOR) gcs.major++;
+    else if (e.detail?.kind === perf.NODE_PERFORMANCE_GC_MINOR) gcs.minor++;
+  }
+});
 process.on('message', (m) => {
   if (m.cmd === 'rss-start') {
     globalThis.gc?.();
     baseline = process.memoryUsage.rss();
+    heap = process.memoryUsage().heapUsed;
     peak = baseline;
+    gcs.major = 0;
+    gcs.minor = 0;
+    gcObserver.observe({ entryTypes: ['gc'] });
     clearInterval(sampler);
     sampler = setInterval(() => {
       const rss = process.memoryUsage.rss();
@@ -141,7 +172,11 @@ process.on('message', (m) => {
     clearInterval(sampler);
     const rss = process.memoryUsage.rss();
     if (rss > peak) peak = rss;
-    process.send({ id: m.id, baseline, peak });
+    // Entries of the last moments are delivered after this tick: let them arrive first.
+    setImmediate(() => {
+      gcObserver.disconnect();
+      process.send({ id: m.id, baseline, peak, heap, majorGCs: gcs.major, minorGCs: gcs.minor });
+    });
   } else if (m.cmd === 'cpu') {
     const u = process.cpuUsage();
     process.send({ id: m.id, us: u.user + u.system });
