@@ -155,7 +155,14 @@ function send(
   });
   proxyReq.once('response', (proxyRes: IncomingMessage) => {
     a.response(proxyRes);
-    if (server.listenerCount('proxyRes') > 0) server.emit('proxyRes', proxyRes, req, res);
+    if (server.listenerCount('proxyRes') > 0) {
+      server.emit('proxyRes', proxyRes, req, res);
+      // A handler that piped the body somewhere (a cache, an audit log) set it flowing, to start
+      // on the next tick: before the attempt's outcome is known and the client's pipe attached,
+      // so the client would miss what arrived with the head. Held again; delivery resumes it for
+      // every reader at once, as http-proxy's same-tick pipe does.
+      if (proxyRes.readableFlowing === true) proxyRes.pause();
+    }
     if (server.listenerCount('end') > 0) proxyRes.once('end', () => server.emit('end', req, res, proxyRes));
   });
   if (endNow) proxyReq.end();

@@ -53,6 +53,17 @@ function checkTarget(target: unknown, router: unknown): void {
   throw new TypeError(`gateway-errors: \`target\` must be a URL string, a URL or an object with host and port, got ${shown}.`);
 }
 
+/**
+ * Through `web()`, 'proxyRes' listeners run in the order they were added, the user's after ours:
+ * one that piped the body somewhere set it flowing before the client's pipe is attached, so this
+ * one, added last, holds it again (hop.ts does the same after its own emit).
+ */
+const holdBodyPlugin: Plugin = (proxyServer) => {
+  proxyServer.on('proxyRes', (proxyRes) => {
+    if (proxyRes.readableFlowing === true) proxyRes.pause();
+  });
+};
+
 /** Target protocol after http-proxy-middleware's router: picks the matching keep-alive agent. */
 function isHttps(target: unknown): boolean {
   if (typeof target === 'string') return target.startsWith('https:') || target.startsWith('wss:');
@@ -122,7 +133,7 @@ export function createProxyEngine(options: HpmOptions & Record<string, unknown>)
   // We deliver parsed bodies ourselves; fixRequestBody would write them a second time.
   if (on.proxyReq === fixRequestBody) delete on.proxyReq;
   const defaults = options.ejectPlugins ? [] : [proxyEventsPlugin, ...(options.logger ? [loggerPlugin] : [])];
-  const plugins: Plugin[] = [gatewayPlugin, ...defaults, ...(options.plugins ?? [])];
+  const plugins: Plugin[] = [gatewayPlugin, ...defaults, ...(options.plugins ?? []), ...(viaWeb ? [holdBodyPlugin] : [])];
   const hpmOptions: Record<string, unknown> = { ...options, on, ejectPlugins: true, plugins };
   for (const k of OWN_OPTIONS) delete hpmOptions[k];
   const middleware: RequestHandler = createProxyMiddleware(hpmOptions as HpmOptions);

@@ -5,10 +5,11 @@
  */
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { responseInterceptor } from 'http-proxy-middleware';
 import { describe, expect, it } from 'vitest';
 import { closedPort, startRawServer } from '../support/fault-kit.js';
@@ -126,6 +127,51 @@ export function describeGateway(name: string, mount: Mount): void {
           expect(got.equals(r.bytes)).toBe(true);
         }
         expect(seen.size).toBe(2);
+      });
+
+      it.each([
+        ['', {}],
+        [' (followRedirects: through http-proxy\'s web())', { followRedirects: true }],
+      ])('gives the client every byte when an on.proxyRes handler pipes the body elsewhere too%s', async (_label, extra) => {
+        const seen = new Map<string, Buffer[]>();
+        const url = await gateway({
+          proxy: {
+            ...extra,
+            on: {
+              proxyRes: (proxyRes: NodeJS.ReadableStream, req: { url?: string }) => {
+                const chunks: Buffer[] = [];
+                seen.set(String(req.url), chunks);
+                // A tee to a cache or an audit log: a writable that keeps what it is given.
+                proxyRes.pipe(new Writable({ write: (c: Buffer, _e, done) => (chunks.push(c), done()) }));
+              },
+            },
+          },
+        });
+        for (const path of ['/ok?size=300', '/big?mib=1']) {
+          const r = await send(`${url}${path}`);
+          expect(r.status).toBe(200);
+          expect(r.bytes.length).toBe(path === '/big?mib=1' ? 1048576 : 300);
+          const got = Buffer.concat(seen.get(path) ?? []);
+          expect(got.equals(r.bytes)).toBe(true);
+        }
+      });
+
+      it('lets an on.proxyRes handler write the answer itself with selfHandleResponse', async () => {
+        const url = await gateway({
+          proxy: {
+            selfHandleResponse: true,
+            on: {
+              proxyRes: (proxyRes: IncomingMessage, _req: unknown, res: ServerResponse) => {
+                res.writeHead(proxyRes.statusCode ?? 500, { 'content-type': 'text/plain', 'x-self': 'yes' });
+                proxyRes.pipe(res);
+              },
+            },
+          },
+        });
+        const r = await send(`${url}/big?mib=1`);
+        expect(r.status).toBe(200);
+        expect(r.headers['x-self']).toBe('yes');
+        expect(r.bytes.length).toBe(1048576);
       });
 
       it("lets http-proxy-middleware's responseInterceptor rewrite the body with selfHandleResponse", async () => {
