@@ -441,15 +441,53 @@ async function closeServer(server: net.Server, sockets: Set<net.Socket>): Promis
   await Promise.all([serverClosed, ...socketsClosed]);
 }
 
-/** A port on 127.0.0.1 with nothing listening (listen on 0, read the port, close). */
-export async function closedPort(): Promise<number> {
+/**
+ * Ports the kernel hands out for `listen(0)` and for outgoing connections (Linux's
+ * ip_local_port_range). A port found free inside that range can be taken by another test's server
+ * (tests run in parallel) or even by a connection to it from itself (a TCP self-connect) between
+ * the moment it is found and the moment the test connects: the "closed" port then answers.
+ */
+function ephemeralRange(): [number, number] {
+  try {
+    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (low! > 0 && high! >= low!) return [low!, high!];
+  } catch {
+    // not Linux: fall back to the IANA dynamic range
+  }
+  return [49152, 65535];
+}
+
+const [EPHEMERAL_LOW] = ephemeralRange();
+/** Below the ephemeral range, from a random start so parallel workers rarely pick the same one. */
+const FIXED_LOW = 10_000;
+let nextFixed = FIXED_LOW + Math.floor(Math.random() * Math.max(1, EPHEMERAL_LOW - FIXED_LOW));
+
+function listenOnce(port: number): Promise<number | undefined> {
   const server = net.createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
+  return new Promise((resolve) => {
+    server.once('error', () => resolve(undefined));
+    server.listen(port, '127.0.0.1', () => {
+      const { port: bound } = server.address() as AddressInfo;
+      server.close(() => resolve(bound));
+    });
   });
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
+}
+
+/**
+ * A port on 127.0.0.1 with nothing listening: a connection to it is refused, and it is free to
+ * listen on. Taken below the ephemeral range when there is room (nothing else in the tests binds
+ * there), else the old way: listen on 0, read the port, close.
+ */
+export async function closedPort(): Promise<number> {
+  if (EPHEMERAL_LOW - FIXED_LOW >= 1000) {
+    for (let i = 0; i < 100; i++) {
+      const port = nextFixed;
+      nextFixed = nextFixed + 1 >= EPHEMERAL_LOW ? FIXED_LOW : nextFixed + 1;
+      if ((await listenOnce(port)) === port) return port;
+    }
+  }
+  const port = await listenOnce(0);
+  if (port === undefined) throw new Error('closedPort: could not listen on 127.0.0.1');
   return port;
 }
 
