@@ -14,7 +14,7 @@ import { classifyError, failureOf } from './classify.js';
 import type { Emitter } from './events.js';
 import { isReplayable, type NormalizedProxyExtras, type NormalizedRetryPolicy } from './options.js';
 import { applyHeaders, isGatewayStatus, type RequestFacts, type Responder } from './respond.js';
-import { hop, type ProxyServerLike } from './hop.js';
+import { dropHopByHop, hop, sentHopByHop, type ProxyServerLike } from './hop.js';
 import { decideRetry } from './retry.js';
 import { parseRetryAfter } from './retry-after.js';
 import type { Failure, ProxyErrorType, Reply } from './types.js';
@@ -505,6 +505,12 @@ export class Attempt {
     if (this.settled) {
       proxyReq.destroy();
       return;
+    }
+    const { req, ctx } = this.x;
+    if (ctx.viaWeb && sentHopByHop(req.headers)) {
+      // http-proxy's web() forwards the client's hop-by-hop headers; hop() drops them before
+      // making the request, and this is the first moment the web() path can (see hop.ts).
+      dropHopByHop((name) => proxyReq.getHeader(name), (name) => proxyReq.removeHeader(name), req.headers, this.options.headers as object | undefined);
     }
     const { length } = this.x.body;
     if (length !== undefined) {

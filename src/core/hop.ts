@@ -97,15 +97,29 @@ export function hop(
  * HTTP/1.0 clients do) then closes the pooled upstream connection after every request. An
  * upgrade's `Connection: upgrade` stays, and so does whatever the user's `headers` option sets.
  * The fields a client names in `Connection` are left alone, as Envoy and YARP do: removing them
- * would let a client strip what the gateway adds, such as X-Forwarded-For.
+ * would let a client strip what the gateway adds, such as X-Forwarded-For. `get` and `remove`
+ * reach the outgoing headers here (send), or the upstream request on the web() path (attach).
  */
-function dropHopByHop(headers: Record<string, unknown>, client: IncomingMessage['headers'], own: object | undefined): void {
+export function dropHopByHop(
+  get: (name: string) => unknown,
+  remove: (name: string) => void,
+  client: IncomingMessage['headers'],
+  own: object | undefined,
+): void {
   const connection = client.connection;
-  if (connection !== undefined && headers.connection === connection && !/\bupgrade\b/i.test(connection) && !hasHeader(own, 'connection')) {
-    delete headers.connection;
+  if (connection !== undefined && get('connection') === connection && !/\bupgrade\b/i.test(connection) && !hasHeader(own, 'connection')) {
+    remove('connection');
   }
-  if (!hasHeader(own, 'keep-alive')) delete headers['keep-alive'];
-  if (!hasHeader(own, 'proxy-connection')) delete headers['proxy-connection'];
+  for (const name of ['keep-alive', 'proxy-connection']) {
+    if (get(name) !== undefined && !hasHeader(own, name)) remove(name);
+  }
+}
+
+/** Whether the client sent hop-by-hop headers other than the plain `Connection: keep-alive`. */
+export function sentHopByHop(client: IncomingMessage['headers']): boolean {
+  const { connection } = client;
+  // `Connection: keep-alive` alone (browsers, most clients) asks for what the agent sends anyway.
+  return (connection !== undefined && connection !== 'keep-alive') || client['keep-alive'] !== undefined || client['proxy-connection'] !== undefined;
 }
 
 function hasHeader(headers: object | undefined, name: string): boolean {
@@ -125,10 +139,9 @@ function send(
   const target = options.target as { protocol?: string };
   if (server.listenerCount('start') > 0) server.emit('start', req, res, target);
   const outgoing = common.setupOutgoing((options.ssl as Record<string, unknown> | undefined) ?? {}, options, req);
-  const { connection } = req.headers;
-  // `Connection: keep-alive` alone (browsers, most clients) asks for what the agent sends anyway.
-  if ((connection !== undefined && connection !== 'keep-alive') || req.headers['keep-alive'] !== undefined || req.headers['proxy-connection'] !== undefined) {
-    dropHopByHop(outgoing.headers as Record<string, unknown>, req.headers, options.headers as object | undefined);
+  if (sentHopByHop(req.headers)) {
+    const headers = outgoing.headers as Record<string, unknown>;
+    dropHopByHop((name) => headers[name], (name) => delete headers[name], req.headers, options.headers as object | undefined);
   }
   const proxyReq = (target.protocol === 'https:' ? https : http).request(outgoing);
   // No body: the upstream request is ended at once rather than by piping an ended stream into it,

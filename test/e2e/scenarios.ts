@@ -48,7 +48,10 @@ export function describeGateway(name: string, mount: Mount): void {
         expect(r.body).toBe('nope');
       });
 
-      it('reuses one pooled upstream connection, also for clients that send Connection: close', async () => {
+      it.each([
+        ['', {}],
+        [' (followRedirects: through http-proxy\'s web())', { followRedirects: true }],
+      ])('reuses one pooled upstream connection, also for clients that send Connection: close%s', async (_label, extra) => {
         // An upstream that counts its connections and answers in the shapes a small answer comes
         // in: with a length, chunked, empty (204), and a HEAD.
         let connections = 0;
@@ -65,7 +68,7 @@ export function describeGateway(name: string, mount: Mount): void {
         upstream.on('connection', () => connections++);
         await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
         try {
-          const url = await gateway({ proxy: { target: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}` } });
+          const url = await gateway({ proxy: { ...extra, target: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}` } });
           const headers = { connection: 'close', 'keep-alive': 'timeout=1', 'proxy-connection': 'close' };
           for (let i = 0; i < 5; i++) {
             const sized = await send(`${url}/sized`, { headers });
