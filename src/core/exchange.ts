@@ -328,24 +328,38 @@ export class Exchange {
    * the 'proxyReq' / 'proxyRes' events (see proxy.ts).
    */
   private viaWeb(web: WebFn, server: unknown, options: Record<string, unknown>, a: Attempt): void {
-    if (this.body.empty && this.req.headers.expect === undefined) {
+    // With `forward`, http-proxy first sends a copy to the mirror, fire and forget (as nginx's
+    // `mirror`): its request is not the attempt's, and its failure is not the upstream's.
+    let mirror = Boolean(options.forward);
+    let mirrorError: unknown;
+    if (!mirror && this.body.empty && this.req.headers.expect === undefined) {
       // No body: http-proxy pipes the ended request, and its 'proxyReq' event hands us the
       // upstream request.
       options.buffer = undefined;
     } else {
       const buffer = this.body.stream();
       const pipe = buffer.pipe;
-      // http-proxy pipes `buffer` into the upstream request right after creating it: the one
-      // moment we can reach that request whatever the headers (its 'proxyReq' event skips
-      // requests with `Expect`).
+      const { req } = this;
+      // http-proxy pipes `buffer` into each request right after creating it, the mirror's first:
+      // the one moment we can reach them whatever the headers (its 'proxyReq' event skips
+      // requests with `Expect`, and has none for the mirror's).
       buffer.pipe = function <T extends NodeJS.WritableStream>(this: Readable, dest: T, o?: { end?: boolean }): T {
-        buffer.pipe = pipe;
-        a.attach(dest as unknown as ClientRequest);
+        const outgoing = dest as unknown as ClientRequest;
+        if (mirror) {
+          mirror = false;
+          outgoing.prependListener('error', (err) => (mirrorError = err));
+          dropClientHopByHop(outgoing, req, options);
+        } else {
+          buffer.pipe = pipe;
+          a.attach(outgoing);
+        }
         return pipe.call(this, dest, o) as T;
       };
       options.buffer = buffer;
     }
-    web.call(server, this.req, this.res, options, (err) => a.error(err));
+    web.call(server, this.req, this.res, options, (err) => {
+      if (err !== mirrorError) a.error(err);
+    });
   }
 
   private circuitOpen(retryAfter: number): AttemptResult {
@@ -479,6 +493,12 @@ export class Exchange {
 
 }
 
+/** http-proxy's web() forwards the client's hop-by-hop headers: take them off its request (hop.ts). */
+function dropClientHopByHop(proxyReq: ClientRequest, req: IncomingMessage, options: Record<string, unknown>): void {
+  if (!sentHopByHop(req.headers)) return;
+  dropHopByHop((name) => proxyReq.getHeader(name), (name) => proxyReq.removeHeader(name), req.headers, options.headers as object | undefined);
+}
+
 /** Up to this many bytes, an upstream answer that arrived whole goes out in one write (deliver). */
 const WHOLE_BODY_MAX = 64 * 1024;
 
@@ -506,12 +526,8 @@ export class Attempt {
       proxyReq.destroy();
       return;
     }
-    const { req, ctx } = this.x;
-    if (ctx.viaWeb && sentHopByHop(req.headers)) {
-      // http-proxy's web() forwards the client's hop-by-hop headers; hop() drops them before
-      // making the request, and this is the first moment the web() path can (see hop.ts).
-      dropHopByHop((name) => proxyReq.getHeader(name), (name) => proxyReq.removeHeader(name), req.headers, this.options.headers as object | undefined);
-    }
+    // hop() dropped them before making the request; this is the web() path's first moment.
+    if (this.x.ctx.viaWeb) dropClientHopByHop(proxyReq, this.x.req, this.options);
     const { length } = this.x.body;
     if (length !== undefined) {
       proxyReq.removeHeader('transfer-encoding');

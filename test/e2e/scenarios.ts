@@ -404,6 +404,49 @@ export function describeGateway(name: string, mount: Mount): void {
         expect(fx.kit.attempts(`/flaky/4?key=${b}`)).toBe(1);
       });
 
+      it('mirrors each request to forward and answers with the target, whatever the mirror does', async () => {
+        const mirrored: { method?: string; url?: string; connection?: string; body: string }[] = [];
+        const mirror = http.createServer((req, res) => {
+          const chunks: Buffer[] = [];
+          req.on('data', (c: Buffer) => chunks.push(c));
+          req.on('end', () => {
+            mirrored.push({ method: req.method, url: req.url, connection: req.headers.connection, body: Buffer.concat(chunks).toString() });
+            res.end('mirror answer, never shown');
+          });
+        });
+        await new Promise<void>((r) => mirror.listen(0, '127.0.0.1', r));
+        try {
+          const forward = `http://127.0.0.1:${(mirror.address() as AddressInfo).port}`;
+          const url = await gateway({ proxy: { forward, responseTimeout: 5000 } });
+          const headers = { connection: 'close', 'content-type': 'text/plain' };
+          const get = await send(`${url}/echo?m=1`, { headers });
+          expect(get.status).toBe(200);
+          expect(JSON.parse(get.body).method).toBe('GET');
+          expect(JSON.parse(get.body).headers.connection).not.toBe('close');
+          const post = await send(`${url}/echo?m=2`, { method: 'POST', body: 'payload', headers });
+          expect(post.status).toBe(200);
+          expect(JSON.parse(post.body).body).toBe('payload');
+          expect(JSON.parse(post.body).headers.connection).not.toBe('close');
+          expect(await eventually(() => mirrored.length === 2)).toBe(true);
+          expect(mirrored.map((m) => [m.method, m.url, m.body])).toEqual([
+            ['GET', '/echo?m=1', ''],
+            ['POST', '/echo?m=2', 'payload'],
+          ]);
+          expect(mirrored.map((m) => m.connection)).not.toContain('close');
+
+          // A mirror that is down is not the target failing: the client still gets its answer.
+          const downUrl = await gateway({ proxy: { forward: `http://127.0.0.1:${await closedPort()}`, responseTimeout: 5000 } });
+          for (const method of ['GET', 'POST']) {
+            const down = await send(`${downUrl}/echo?m=3`, { method, body: method === 'POST' ? 'payload' : undefined });
+            expect([method, down.status]).toEqual([method, 200]);
+            expect(JSON.parse(down.body).method).toBe(method);
+          }
+        } finally {
+          mirror.closeAllConnections();
+          await new Promise((r) => mirror.close(r));
+        }
+      });
+
       it('restarts each attempt from the original path and forwarded headers', async () => {
         const url = await gateway({ proxy: { pathRewrite: { '^/v1': '/echo' }, xfwd: true } });
         const key = k();
