@@ -458,9 +458,15 @@ function ephemeralRange(): [number, number] {
 }
 
 const [EPHEMERAL_LOW] = ephemeralRange();
-/** Below the ephemeral range, from a random start so parallel workers rarely pick the same one. */
+/**
+ * Below the ephemeral range, in a block of its own per vitest worker (tests in other workers may
+ * be handed the same port to listen on: the nginx examples do), from a random start in it.
+ */
 const FIXED_LOW = 10_000;
-let nextFixed = FIXED_LOW + Math.floor(Math.random() * Math.max(1, EPHEMERAL_LOW - FIXED_LOW));
+const BLOCK = 500;
+const blocks = Math.floor((EPHEMERAL_LOW - FIXED_LOW) / BLOCK);
+const blockLow = FIXED_LOW + (Number(process.env.VITEST_POOL_ID ?? process.pid) % Math.max(1, blocks)) * BLOCK;
+let nextFixed = blockLow + Math.floor(Math.random() * BLOCK);
 
 function listenOnce(port: number): Promise<number | undefined> {
   const server = net.createServer();
@@ -473,17 +479,29 @@ function listenOnce(port: number): Promise<number | undefined> {
   });
 }
 
+/** A connection to the port is refused (where binding 127.0.0.1 can succeed beside a wildcard listener, as on macOS). */
+function refused(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'));
+  });
+}
+
 /**
  * A port on 127.0.0.1 with nothing listening: a connection to it is refused, and it is free to
- * listen on. Taken below the ephemeral range when there is room (nothing else in the tests binds
- * there), else the old way: listen on 0, read the port, close.
+ * listen on. Taken below the ephemeral range when there is room (the tests' own servers listen on
+ * port 0, which never hands these out), else the old way: listen on 0, read the port, close.
  */
 export async function closedPort(): Promise<number> {
-  if (EPHEMERAL_LOW - FIXED_LOW >= 1000) {
+  if (blocks >= 1) {
     for (let i = 0; i < 100; i++) {
       const port = nextFixed;
-      nextFixed = nextFixed + 1 >= EPHEMERAL_LOW ? FIXED_LOW : nextFixed + 1;
-      if ((await listenOnce(port)) === port) return port;
+      nextFixed = nextFixed + 1 >= blockLow + BLOCK ? blockLow : nextFixed + 1;
+      if ((await listenOnce(port)) === port && (await refused(port))) return port;
     }
   }
   const port = await listenOnce(0);
