@@ -348,7 +348,7 @@ export class Exchange {
         if (mirror) {
           mirror = false;
           outgoing.prependListener('error', (err) => (mirrorError = err));
-          dropClientHopByHop(outgoing, req, options);
+          amendHead(outgoing, req, options, undefined);
         } else {
           buffer.pipe = pipe;
           a.attach(outgoing);
@@ -493,10 +493,22 @@ export class Exchange {
 
 }
 
-/** http-proxy's web() forwards the client's hop-by-hop headers: take them off its request (hop.ts). */
-function dropClientHopByHop(proxyReq: ClientRequest, req: IncomingMessage, options: Record<string, unknown>): void {
-  if (!sentHopByHop(req.headers)) return;
-  dropHopByHop((name) => proxyReq.getHeader(name), (name) => proxyReq.removeHeader(name), req.headers, options.headers as object | undefined);
+/**
+ * On the web() path http-proxy makes the upstream requests, so what hop() does to the headers
+ * before making one (hop.ts: the client's hop-by-hop headers, the body's length) is done here, at
+ * the first moment we hold the request. A client's Expect makes Node write the head as the request
+ * is made: it then goes out as http-proxy made it.
+ */
+function amendHead(proxyReq: ClientRequest, req: IncomingMessage, options: Record<string, unknown>, length: number | undefined): void {
+  // follow-redirects' request wraps the native one, whose head it is.
+  if (((proxyReq as ClientRequest & { _currentRequest?: ClientRequest })._currentRequest ?? proxyReq).headersSent) return;
+  if (sentHopByHop(req.headers)) {
+    dropHopByHop((name) => proxyReq.getHeader(name), (name) => proxyReq.removeHeader(name), req.headers, options.headers as object | undefined);
+  }
+  if (length !== undefined) {
+    proxyReq.removeHeader('transfer-encoding');
+    proxyReq.setHeader('content-length', length);
+  }
 }
 
 /** Up to this many bytes, an upstream answer that arrived whole goes out in one write (deliver). */
@@ -519,6 +531,10 @@ export class Attempt {
     private readonly resolve: (r: AttemptResult) => void,
   ) {}
 
+  get bodyLength(): number | undefined {
+    return this.x.body.length;
+  }
+
   attach(proxyReq: ClientRequest): void {
     this.proxyReq = proxyReq;
     // Cancelled (client gone) before http-proxy handed us the request: it must not go out.
@@ -526,13 +542,7 @@ export class Attempt {
       proxyReq.destroy();
       return;
     }
-    // hop() dropped them before making the request; this is the web() path's first moment.
-    if (this.x.ctx.viaWeb) dropClientHopByHop(proxyReq, this.x.req, this.options);
-    const { length } = this.x.body;
-    if (length !== undefined) {
-      proxyReq.removeHeader('transfer-encoding');
-      proxyReq.setHeader('content-length', length);
-    }
+    if (this.x.ctx.viaWeb) amendHead(proxyReq, this.x.req, this.options, this.bodyLength);
     if (proxyReq.socket) this.onSocket(proxyReq.socket);
     else proxyReq.once('socket', (socket: Socket) => this.onSocket(socket));
   }

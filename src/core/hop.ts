@@ -19,6 +19,8 @@ import common from 'http-proxy/lib/http-proxy/common.js';
 
 /** What the hop reports to its attempt. */
 export interface HopAttempt {
+  /** Content-Length to send instead of the client's (a recorded or rebuilt body), if any. */
+  readonly bodyLength: number | undefined;
   attach(proxyReq: ClientRequest): void;
   error(err: unknown): void;
   response(proxyRes: IncomingMessage): void;
@@ -139,9 +141,14 @@ function send(
   const target = options.target as { protocol?: string };
   if (server.listenerCount('start') > 0) server.emit('start', req, res, target);
   const outgoing = common.setupOutgoing((options.ssl as Record<string, unknown> | undefined) ?? {}, options, req);
+  // The head is settled before the request is made: a client's Expect makes Node write it at once.
+  const headers = outgoing.headers as Record<string, unknown>;
   if (sentHopByHop(req.headers)) {
-    const headers = outgoing.headers as Record<string, unknown>;
     dropHopByHop((name) => headers[name], (name) => delete headers[name], req.headers, options.headers as object | undefined);
+  }
+  if (a.bodyLength !== undefined) {
+    delete headers['transfer-encoding'];
+    headers['content-length'] = a.bodyLength;
   }
   const proxyReq = (target.protocol === 'https:' ? https : http).request(outgoing);
   // No body: the upstream request is ended at once rather than by piping an ended stream into it,
