@@ -447,17 +447,17 @@ async function closeServer(server: net.Server, sockets: Set<net.Socket>): Promis
  * (tests run in parallel) or even by a connection to it from itself (a TCP self-connect) between
  * the moment it is found and the moment the test connects: the "closed" port then answers.
  */
-function ephemeralRange(): [number, number] {
+function ephemeralLow(): number {
   try {
-    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
-    if (low! > 0 && high! >= low!) return [low!, high!];
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    if (low > 0) return low;
   } catch {
     // not Linux: fall back to the IANA dynamic range
   }
-  return [49152, 65535];
+  return 49152;
 }
 
-const [EPHEMERAL_LOW] = ephemeralRange();
+const EPHEMERAL_LOW = ephemeralLow();
 /**
  * Below the ephemeral range, in a block of its own per vitest worker (tests in other workers may
  * be handed the same port to listen on: the nginx examples do), from a random start in it.
