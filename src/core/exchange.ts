@@ -14,6 +14,7 @@ import { classifyError, failureOf } from './classify.js';
 import type { Emitter } from './events.js';
 import { isReplayable, type NormalizedProxyExtras, type NormalizedRetryPolicy } from './options.js';
 import { applyHeaders, isGatewayStatus, type RequestFacts, type Responder } from './respond.js';
+import { afterHandlers, asClientError, beforeHandlers, guardWrites, nativeOf, ProxyReqHandlerError, strictLength } from './framing.js';
 import { dropHopByHop, hop, sentHopByHop, type ProxyServerLike } from './hop.js';
 import { decideRetry } from './retry.js';
 import { parseRetryAfter } from './retry-after.js';
@@ -340,6 +341,9 @@ export class Exchange {
       const buffer = this.body.stream();
       const pipe = buffer.pipe;
       const { req } = this;
+      // The user's on.proxyReq handlers may write the body themselves (framing.ts); ours is one.
+      const userHandlers = (server as { listenerCount(e: string): number }).listenerCount('proxyReq') > 1;
+      let mirrorPipe: (() => void) | undefined;
       // http-proxy pipes `buffer` into each request right after creating it, the mirror's first:
       // the one moment we can reach them whatever the headers (its 'proxyReq' event skips
       // requests with `Expect`, and has none for the mirror's).
@@ -349,11 +353,27 @@ export class Exchange {
           mirror = false;
           outgoing.prependListener('error', (err) => (mirrorError = err));
           amendHead(outgoing, req, options, undefined);
-        } else {
-          buffer.pipe = pipe;
-          a.attach(outgoing);
+          if (!userHandlers) return pipe.call(this, dest, o) as T;
+          // Held until the upstream request's handlers have run: both read the one buffer.
+          mirrorPipe = () => pipe.call(buffer, dest, o);
+          return dest;
         }
-        return pipe.call(this, dest, o) as T;
+        buffer.pipe = pipe;
+        a.attach(outgoing);
+        if (!userHandlers) return pipe.call(this, dest, o) as T;
+        // http-proxy emits 'proxyReq' on 'socket', before this listener runs: the body is ours
+        // only if the handlers wrote none. The mirror gets the client's body either way.
+        const before = beforeHandlers(outgoing);
+        outgoing.once('socket', () => {
+          let sent = false;
+          afterHandlers(outgoing, before, undefined, () => {
+            sent = true;
+            mirrorPipe?.();
+            pipe.call(buffer, dest, o);
+          });
+          if (!sent) mirrorPipe?.();
+        });
+        return dest;
       };
       options.buffer = buffer;
     }
@@ -506,7 +526,8 @@ function amendHead(proxyReq: ClientRequest, req: IncomingMessage, options: Recor
     dropHopByHop((name) => proxyReq.getHeader(name), (name) => proxyReq.removeHeader(name), req.headers, options.headers as object | undefined);
   }
   if (length !== undefined) {
-    proxyReq.removeHeader('transfer-encoding');
+    // removeHeader() on a header that is not there still tells Node the message has no coding.
+    if (proxyReq.getHeader('transfer-encoding') !== undefined) proxyReq.removeHeader('transfer-encoding');
     proxyReq.setHeader('content-length', length);
   }
 }
@@ -542,7 +563,17 @@ export class Attempt {
       proxyReq.destroy();
       return;
     }
-    if (this.x.ctx.viaWeb) amendHead(proxyReq, this.x.req, this.options, this.bodyLength);
+    if (this.x.ctx.viaWeb) {
+      amendHead(proxyReq, this.x.req, this.options, this.bodyLength);
+      // hop() does the same for the requests it makes (framing.ts).
+      // Node's check throws from wherever the write came from: follow-redirects' request ends
+      // the native one from a callback, where a throw would take the process down.
+      if (nativeOf(proxyReq) === proxyReq) strictLength(proxyReq);
+      guardWrites(proxyReq);
+      // follow-redirects drops the events of a request that a handler destroyed: without this the
+      // attempt would wait for its timeout. An error reported first (the handler's own) stands.
+      proxyReq.once('close', () => process.nextTick(() => this.error(new ProxyReqHandlerError('the upstream request was destroyed'))));
+    }
     if (proxyReq.socket) this.onSocket(proxyReq.socket);
     else proxyReq.once('socket', (socket: Socket) => this.onSocket(socket));
   }
@@ -603,7 +634,7 @@ export class Attempt {
     if (this.settled) return;
     if (this.x.clientGone) return this.settle({ kind: 'aborted' });
     const failure = classifyError(err);
-    if (failure === undefined) return this.settle({ kind: 'error', error: err });
+    if (failure === undefined) return this.settle({ kind: 'error', error: asClientError(err) });
     this.fail(failure);
   }
 

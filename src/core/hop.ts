@@ -16,6 +16,7 @@ import https from 'node:https';
 import type { Readable } from 'node:stream';
 import * as nodeUrl from 'node:url';
 import common from 'http-proxy/lib/http-proxy/common.js';
+import { afterHandlers, beforeHandlers, guardWrites, strictLength } from './framing.js';
 
 /** What the hop reports to its attempt. */
 export interface HopAttempt {
@@ -151,17 +152,7 @@ function send(
     headers['content-length'] = a.bodyLength;
   }
   const proxyReq = (target.protocol === 'https:' ? https : http).request(outgoing);
-  // No body: the upstream request is ended at once rather than by piping an ended stream into it,
-  // but not before 'proxyReq' handlers ran: they may still set headers.
-  let endNow = body === undefined;
-  if (server.listenerCount('proxyReq') > 0) {
-    endNow = false;
-    // http-proxy's moment for it: on 'socket', and not for requests that carry Expect.
-    proxyReq.once('socket', () => {
-      if (!proxyReq.getHeader('expect')) server.emit('proxyReq', proxyReq, req, res, options);
-      if (body === undefined && !proxyReq.writableEnded) proxyReq.end();
-    });
-  }
+  strictLength(proxyReq);
   a.attach(proxyReq);
   proxyReq.on('error', (err: NodeJS.ErrnoException) => {
     // The client left and took the connection with it: not an upstream failure (http-proxy's
@@ -185,6 +176,18 @@ function send(
     }
     if (server.listenerCount('end') > 0) proxyRes.once('end', () => server.emit('end', req, res, proxyRes));
   });
-  if (endNow) proxyReq.end();
-  else body?.pipe(proxyReq);
+  if (server.listenerCount('proxyReq') === 0) return sendBody(proxyReq, body);
+  // The user's handlers may write the body themselves (framing.ts): the gateway's own waits for
+  // them. http-proxy's moment for them: on 'socket', and not for requests that carry Expect.
+  guardWrites(proxyReq);
+  proxyReq.once('socket', () => {
+    const emit = proxyReq.getHeader('expect') ? undefined : () => server.emit('proxyReq', proxyReq, req, res, options);
+    afterHandlers(proxyReq, beforeHandlers(proxyReq), emit, () => sendBody(proxyReq, body));
+  });
+}
+
+/** The gateway's own body: none (the request is ended at once), or this attempt's stream. */
+function sendBody(proxyReq: ClientRequest, body: Readable | undefined): void {
+  if (body === undefined) proxyReq.end();
+  else body.pipe(proxyReq);
 }

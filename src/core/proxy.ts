@@ -24,6 +24,7 @@ import {
   type RequestHandler,
 } from 'http-proxy-middleware';
 import { createEmitter } from './events.js';
+import { ProxyReqHandlerError } from './framing.js';
 import { attemptFailed, Exchange, type AttemptResult, type EngineContext, type ExchangeHooks, type Req, type WebFn } from './exchange.js';
 import { normalizeProxyExtras, type NormalizedRetryPolicy } from './options.js';
 import { Upstream, Upstreams } from './upstream.js';
@@ -63,6 +64,20 @@ const holdBodyPlugin: Plugin = (proxyServer) => {
     if (proxyRes.readableFlowing === true) proxyRes.pause();
   });
 };
+
+/**
+ * A user's on.proxyReq that throws fails its request instead of the process: http-proxy runs it
+ * from the upstream request's 'socket' event, where nothing would catch it.
+ */
+function guardHandler(handler: NonNullable<NonNullable<HpmOptions['on']>['proxyReq']>): typeof handler {
+  return function guardedProxyReq(this: unknown, proxyReq, ...rest) {
+    try {
+      handler.call(this, proxyReq, ...rest);
+    } catch (err) {
+      proxyReq.destroy(new ProxyReqHandlerError(err));
+    }
+  };
+}
 
 /** Target protocol after http-proxy-middleware's router: picks the matching keep-alive agent. */
 function isHttps(target: unknown): boolean {
@@ -130,8 +145,9 @@ export function createProxyEngine(options: HpmOptions & Record<string, unknown>)
   };
 
   const on = { ...(options.on ?? {}) } as NonNullable<HpmOptions['on']>;
-  // We deliver parsed bodies ourselves; fixRequestBody would write them a second time.
+  // We deliver parsed bodies ourselves, byte for byte; fixRequestBody would rebuild them.
   if (on.proxyReq === fixRequestBody) delete on.proxyReq;
+  else if (typeof on.proxyReq === 'function') on.proxyReq = guardHandler(on.proxyReq);
   const defaults = options.ejectPlugins ? [] : [proxyEventsPlugin, ...(options.logger ? [loggerPlugin] : [])];
   const plugins: Plugin[] = [gatewayPlugin, ...defaults, ...(options.plugins ?? []), ...(viaWeb ? [holdBodyPlugin] : [])];
   const hpmOptions: Record<string, unknown> = { ...options, on, ejectPlugins: true, plugins };
