@@ -5,7 +5,8 @@
 #           on Express 4 / Koa 2, browser, reliability, examples), on the Node running this
 #   node22  the unit, e2e and matrix suites on Node 22, taken from the npm registry (npx -p node@22)
 #   node24  the same on Node 24
-#   pack    the npm pack tarball in a fresh app: ESM, require(), strict TypeScript
+#   pack    the npm pack tarball, packed with no dist/ as from a fresh clone, linted (publint,
+#           attw), in fresh apps: ESM, require(), both at once, strict TypeScript, Jest (Node 20, 22)
 #   types   tsc --noEmit over src, tests, examples
 #
 # node20 runs first, alone (see below); the other legs then run side by side: vitest gives each
@@ -33,18 +34,19 @@ now_ms() { date +%s%3N; }
 strip() { sed -e 's/\x1b\[[0-9;]*[A-Za-z]//g' "$@"; }
 secs() { awk -v ms="$1" 'BEGIN { printf "%.1f s", ms / 1000 }'; }
 
-# The pack leg needs a build; npm test (node20) deletes and rebuilds dist/ while it runs, so the
-# tarball is packed first, from a build of its own.
+# The pack leg's tarball is packed first: npm test (node20) deletes and rebuilds dist/ while it
+# runs. Packed as from a fresh clone: dist/ deleted, so the tarball holds code only if npm pack's
+# own prepare script builds it.
 needs_pack=false
 for leg in "${LEGS[@]}"; do [[ $leg == pack ]] && needs_pack=true; done
 if $needs_pack; then
   t=$(now_ms)
-  if ! { npm run build && npm pack --pack-destination "$LOGS"; } >"$LOGS/prepack.log" 2>&1; then
-    echo "prepack FAIL: npm run build && npm pack"
+  if ! { rm -rf dist && npm pack --pack-destination "$LOGS"; } >"$LOGS/prepack.log" 2>&1; then
+    echo "prepack FAIL: rm -rf dist && npm pack"
     cat "$LOGS/prepack.log"
     exit 1
   fi
-  echo "prepack ok    $(secs $(($(now_ms) - t)))  build + npm pack -> $(ls "$LOGS"/*.tgz)"
+  echo "prepack ok    $(secs $(($(now_ms) - t)))  rm -rf dist + npm pack -> $(ls "$LOGS"/*.tgz)"
 fi
 
 leg_command() {

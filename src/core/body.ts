@@ -11,7 +11,9 @@ import type { IncomingMessage } from 'node:http';
 import { stringify as stringifyQuery } from 'node:querystring';
 import { Readable } from 'node:stream';
 
-const kTap = Symbol('gateway-errors.bodyTap');
+// In the global symbol registry: an app can load the ES module and the CommonJS copy of this
+// package at once, and the proxy of one must find the body the other's gatewayErrors() recorded.
+const kTap = Symbol.for('gateway-errors.bodyTap');
 
 interface Tap {
   chunks: Buffer[];
