@@ -10,7 +10,7 @@ import type { GatewayErrorsOptions, GatewayProxyExtras } from '../core/options.j
 import { resolvePolicy } from '../core/policy.js';
 import { createProxyEngine, kHandled } from '../core/proxy.js';
 import { createMaintenance, type MaintenanceSwitch } from '../core/maintenance.js';
-import { applyHeaders, createResponder, defaultResponderInstance, handlerFailure, requestFacts, type Responder } from '../core/respond.js';
+import { applyHeaders, createResponder, defaultResponderInstance, handlerFailure, isGatewayStatus, requestFacts, type Responder } from '../core/respond.js';
 import type { Reply } from '../core/types.js';
 
 export type { GatewayErrorsOptions, RetryPolicy } from '../core/options.js';
@@ -81,11 +81,12 @@ export function gatewayErrors(options?: GatewayErrorsOptions<Context>): GatewayE
     } catch (err) {
       const failure = classifyError(err);
       if (failure !== undefined) return applyReply(ctx, responder.reply(failure, facts(ctx)));
-      // An error thrown with a status this gateway brands (ctx.throw(429), a bug as 500 when
+      // An error thrown with a listed extra status (ctx.throw(429), a bug as 500 when 500 is
       // listed) gets the branded page, as Express's does through its final handler. Reported to
-      // the app as Koa's own ctx.onerror does, so logging and monitoring still see it.
+      // the app as Koa's own ctx.onerror does, so logging and monitoring still see it. Other
+      // errors, a thrown 503 included, keep their normal handling as before.
       const thrown = thrownAnswer(err);
-      if (!responder.brands(thrown.status) || responder.options.keepUpstreamBody) throw err;
+      if (isGatewayStatus(thrown.status) || !responder.brands(thrown.status) || responder.options.keepUpstreamBody) throw err;
       ctx.app.emit('error', err, ctx);
       return applyReply(ctx, responder.reply(handlerFailure(thrown.status, thrown.retryAfter), facts(ctx)));
     }
