@@ -16,7 +16,7 @@ const esc = (value) => String(value).replace(/[&<>"']/g, (c) => `&#${c.charCodeA
 /** The planned-maintenance switch: gatewayErrors() answers for the whole app, no upstream call. */
 function maintenanceSwitch(maintenance) {
   if (maintenance?.active) {
-    const until = maintenance.until ? ` until <time datetime="${esc(maintenance.until)}">${esc(maintenance.until)}</time>` : '';
+    const until = maintenance.until ? ` until <time datetime="${esc(maintenance.until)}">${esc(maintenance.until.slice(11, 19))} UTC</time>` : '';
     return `<p class="big"><strong>Maintenance is ON</strong>${until}: <a href="/api/hello">/api/hello</a> shows the maintenance page
 (503, Retry-After ${esc(maintenance.retryAfter)} s) and the upstream gets no request. This page stays reachable (allow-list).</p>
 <form method="post" action="/demo/maintenance/stop"><button>Maintenance off</button></form>`;
