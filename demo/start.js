@@ -95,11 +95,43 @@ let requests = 0;
 const app = express();
 const gateway = gatewayErrors({
   brand: { name: 'Demo Shop', statusPage: '/', support: 'mailto:support@example.com' },
+  // Branded answers for the app's own rate limit and failures too (/demo/busy, /demo/broken).
+  extraStatuses: [429, 500],
+  // The control page stays reachable during planned maintenance, so it can switch it off again.
+  maintenance: { allow: ['/', '/demo/*', '/favicon.ico'] },
+  onMaintenanceStart: (e) =>
+    log(bold(yellow(`🚧 maintenance ON${e.until ? ` until ${new Date(e.until).toTimeString().slice(0, 8)}` : ''}: every other request gets the maintenance page, no upstream call`))),
+  onMaintenanceStop: (e) => log(bold(green(`🚧 maintenance off after ${Math.round(e.duration / 1000)} s: traffic flows again`))),
+  onMaintenanceAnswer: (e) => log(yellow(`🚧 ${e.method} ${e.path}  503 maintenance, Retry-After ${e.retryAfter} s, upstream not asked`)),
 });
 app.use(gateway);
 
 app.get('/', (req, res) => {
-  res.type('html').send(controlPage({ mode: upstream.mode, modes: MODES, base: baseUrl() }));
+  res.type('html').send(controlPage({ mode: upstream.mode, modes: MODES, base: baseUrl(), maintenance: gateway.maintenance.state() }));
+});
+// The maintenance switch: on for N minutes (with an optional message), or off.
+app.post('/demo/maintenance/start', express.urlencoded({ extended: false, limit: '4kb' }), (req, res) => {
+  const minutes = Number(req.body?.minutes ?? req.query.minutes ?? 10);
+  if (!Number.isInteger(minutes) || minutes < 1 || minutes > 1440) {
+    res.status(400).type('text').send('minutes must be a whole number from 1 to 1440\n');
+    return;
+  }
+  const message = String(req.body?.message ?? req.query.message ?? '').slice(0, 500);
+  const state = gateway.maintenance.start({ until: new Date(Date.now() + minutes * 60_000), ...(message && { message }) });
+  if (req.accepts(['text', 'html']) === 'html') res.redirect(303, '/');
+  else res.type('text').send(`maintenance on until ${state.until}\n`);
+});
+app.post('/demo/maintenance/stop', (req, res) => {
+  gateway.maintenance.stop();
+  if (req.accepts(['text', 'html']) === 'html') res.redirect(303, '/');
+  else res.type('text').send('maintenance off\n');
+});
+// A handler's own 429 and 500, branded because of extraStatuses.
+app.get('/demo/busy', (req, res) => {
+  res.set('Retry-After', '20').status(429).json({ error: 'rate limited' });
+});
+app.get('/demo/broken', () => {
+  throw new Error('a bug in a route handler');
 });
 app.post('/demo/mode/:mode', async (req, res) => {
   const mode = req.params.mode;
@@ -197,6 +229,8 @@ ${bold('gateway-errors demo')}: an Express gateway in front of a deliberately fl
   curl -i -H 'accept: application/json' ${base}/api/hello    problem+json answer
   curl -i -X POST ${base}/api/orders                          a POST is never replayed
   curl -X POST ${base}/demo/mode/refusing                     switch mode (${Object.keys(MODES).join(', ')})
+  curl -X POST '${base}/demo/maintenance/start?minutes=5'     planned maintenance for 5 minutes
+  curl -X POST ${base}/demo/maintenance/stop                  ...and off again
 
 Each retry, failure and answer is printed below. Ctrl-C stops.
 `);

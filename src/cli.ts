@@ -11,13 +11,15 @@ import { parseArgs } from 'node:util';
 import { validateBrand } from './core/brand.js';
 import { createCatalog } from './core/i18n.js';
 import { createRenderer } from './core/render.js';
-import type { ErrorView, GatewayStatus } from './core/types.js';
+import { EXTRA_STATUSES, GATEWAY_DEFAULTS } from './core/options.js';
+import type { BrandedStatus, ErrorView, ExtraStatus, GatewayStatus } from './core/types.js';
 
 const USAGE = `Usage: gateway-errors export --out <dir> [options]
 
-Writes 502.html 503.html 504.html, their application/problem+json twins 502.json 503.json
-504.json, and headers.json (the headers each file must be served with, including the
-Content-Security-Policy that its inline style is hashed into).
+Writes 502.html 503.html 504.html and maintenance.html (the planned-maintenance 503), their
+application/problem+json twins 502.json 503.json 504.json maintenance.json, and headers.json
+(the headers each file must be served with, including the Content-Security-Policy that its
+inline style and script are hashed into).
 
 Options:
   --out <dir>            directory to write to (created if missing)        required
@@ -29,6 +31,10 @@ Options:
   --request-id <text>    shown as the reference: a placeholder your server fills in
                          per request (nginx: sub_filter ... $request_id); default: none
   --time <text>          shown as the time, likewise (nginx: $time_iso8601); default: none
+  --extra-statuses <list> also write these pages, as the extraStatuses option: 429,500
+  --until <date>         maintenance.html: the announced end (ISO 8601), shown in the
+                         visitor's time zone                              default: none
+  --message <text>       maintenance.html: your own words, plain text      default: none
   -h, --help             show this help
 `;
 
@@ -49,6 +55,12 @@ export interface ExportOptions {
   requestId?: string;
   /** Text shown as the time; the row is left out when absent. */
   time?: string;
+  /** Also write these statuses' pages, as the `extraStatuses` option. */
+  extraStatuses?: readonly number[];
+  /** maintenance.html: the announced end, a Date or an ISO 8601 string. */
+  until?: Date | string;
+  /** maintenance.html: the operator's own words. */
+  message?: string;
 }
 
 /** Write the pages. Throws (TypeError for bad options) before writing anything. */
@@ -61,6 +73,13 @@ export function exportPages(options: ExportOptions): string[] {
   if (options.retryAfter !== undefined && !(Number.isInteger(options.retryAfter) && options.retryAfter >= 0 && options.retryAfter <= 86400)) {
     throw new TypeError('Expected --retry-after to be an integer number of seconds from 0 to 86400.');
   }
+  const extra = options.extraStatuses ?? [];
+  if (!extra.every((s) => (EXTRA_STATUSES as readonly number[]).includes(s))) {
+    throw new TypeError(`Expected --extra-statuses to list statuses from ${EXTRA_STATUSES.join(', ')}, got ${extra.join(',')}.`);
+  }
+  const until = options.until === undefined ? undefined : options.until instanceof Date ? options.until.getTime() : Date.parse(options.until);
+  if (until !== undefined && Number.isNaN(until)) throw new TypeError("Expected --until to be a date such as '2026-12-07T14:00:00Z'.");
+  if (options.message !== undefined && options.message.length > 500) throw new TypeError('Expected --message to be at most 500 characters.');
   // A static file must never silently ship the plain fallback page: fail the export instead.
   let failure: unknown;
   const renderer = createRenderer({
@@ -74,14 +93,26 @@ export function exportPages(options: ExportOptions): string[] {
 
   const files = new Map<string, string>();
   const headers: Record<string, Record<string, string>> = {};
-  for (const status of STATUSES) {
-    const words = messages.statuses[`${status}`];
-    const retryAfter = status === 503 ? options.retryAfter : undefined;
+  const pages: { name: string; status: BrandedStatus; maintenance: boolean }[] = [
+    ...[...STATUSES, ...(extra as ExtraStatus[])].map((status) => ({ name: `${status}`, status, maintenance: false })),
+    { name: 'maintenance', status: 503, maintenance: true },
+  ];
+  for (const { name, status, maintenance } of pages) {
+    const words = maintenance ? messages.maintenance : messages.statuses[`${status}`];
+    // Search engines ask for a Retry-After on a maintenance 503; a file cannot count down, so a
+    // fixed value: the page reloads by itself and finds the site back.
+    const retryAfter = maintenance ? (options.retryAfter ?? GATEWAY_DEFAULTS.retryAfter) : status === 503 ? options.retryAfter : undefined;
     const view: ErrorView = {
       status,
       title: words.title,
       detail: words.detail,
       ...(retryAfter !== undefined && { retryAfter }),
+      ...(maintenance && {
+        maintenance: {
+          ...(until !== undefined && { until: new Date(until).toISOString() }),
+          ...(options.message !== undefined && options.message !== '' && { message: options.message }),
+        },
+      }),
       requestId: options.requestId ?? '',
       time: options.time ?? '',
       brand,
@@ -93,15 +124,15 @@ export function exportPages(options: ExportOptions): string[] {
     };
     const { html, csp } = renderer.page(view, messages);
     if (failure !== undefined) {
-      throw new Error(`gateway-errors: the ${status} template failed: ${String(failure)}`, { cause: failure });
+      throw new Error(`gateway-errors: the ${name} template failed: ${String(failure)}`, { cause: failure });
     }
     const common = {
       'Cache-Control': 'no-store',
       'Content-Language': messages.lang,
       ...(retryAfter !== undefined && { 'Retry-After': String(retryAfter) }),
     };
-    files.set(`${status}.html`, html);
-    headers[`${status}.html`] = {
+    files.set(`${name}.html`, html);
+    headers[`${name}.html`] = {
       'Content-Type': 'text/html; charset=utf-8',
       'Content-Security-Policy': csp,
       'X-Robots-Tag': 'noindex',
@@ -115,9 +146,10 @@ export function exportPages(options: ExportOptions): string[] {
       detail: words.detail,
       ...(options.requestId && { requestId: options.requestId }),
       ...(retryAfter !== undefined && { retryAfter }),
+      ...(view.maintenance && { maintenance: view.maintenance }),
     };
-    files.set(`${status}.json`, `${JSON.stringify(problem, null, 2)}\n`);
-    headers[`${status}.json`] = { 'Content-Type': 'application/problem+json; charset=utf-8', ...common };
+    files.set(`${name}.json`, `${JSON.stringify(problem, null, 2)}\n`);
+    headers[`${name}.json`] = { 'Content-Type': 'application/problem+json; charset=utf-8', ...common };
   }
   files.set('headers.json', `${JSON.stringify(headers, null, 2)}\n`);
 
@@ -167,6 +199,9 @@ export function main(argv: readonly string[], io: Io = { out: (t) => process.std
         'retry-after': { type: 'string' },
         'request-id': { type: 'string' },
         time: { type: 'string' },
+        'extra-statuses': { type: 'string' },
+        until: { type: 'string' },
+        message: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -198,6 +233,9 @@ export function main(argv: readonly string[], io: Io = { out: (t) => process.std
       ...(retryAfter !== undefined && { retryAfter: /^\d+$/.test(retryAfter) ? Number(retryAfter) : Number.NaN }),
       ...(values['request-id'] !== undefined && { requestId: values['request-id'] }),
       ...(values.time !== undefined && { time: values.time }),
+      ...(values['extra-statuses'] !== undefined && { extraStatuses: values['extra-statuses'].split(',').map((v) => (/^\s*\d+\s*$/.test(v) ? Number(v) : Number.NaN)) }),
+      ...(values.until !== undefined && { until: values.until }),
+      ...(values.message !== undefined && { message: values.message }),
     });
     io.out(`${written.map((file) => `wrote ${file}`).join('\n')}\n`);
     return 0;

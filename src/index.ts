@@ -1,9 +1,21 @@
 /**
  * gateway-errors: the framework-neutral core. Never imports Express or Koa.
  */
-export type { Brand, ErrorView, Failure, GatewayStatus, ProxyErrorType, Reply, BodyFormat } from './core/types.js';
+export type {
+  Brand,
+  BrandedStatus,
+  ErrorView,
+  ExtraStatus,
+  Failure,
+  GatewayStatus,
+  MaintenanceView,
+  ProxyErrorType,
+  Reply,
+  BodyFormat,
+} from './core/types.js';
 export {
   GATEWAY_DEFAULTS,
+  EXTRA_STATUSES,
   PROXY_DEFAULTS,
   RETRY_DEFAULTS,
   normalizeRetry,
@@ -23,8 +35,13 @@ export {
   type GiveUpEvent,
   type CircuitOpenEvent,
   type CircuitCloseEvent,
+  type MaintenanceStartEvent,
+  type MaintenanceStopEvent,
+  type MaintenanceAnswerEvent,
+  type MaintenanceHooks,
   type GatewayHooks,
   type GatewayLogger,
 } from './core/events.js';
 export { BUDGET_DEFAULTS, type RetryBudgetOptions } from './core/budget.js';
 export { CIRCUIT_DEFAULTS, type CircuitOptions } from './core/circuit.js';
+export type { MaintenanceOptions, MaintenanceState, MaintenanceSwitch, MaintenanceWindow } from './core/maintenance.js';

@@ -13,7 +13,21 @@ export interface StatusMessages {
   headline: string;
 }
 
-export type StatusKey = '502' | '503' | '504';
+export type StatusKey = '502' | '503' | '504' | '429' | '500';
+
+/** The words of a planned-maintenance page (a 503 the operator switched on). */
+export interface MaintenanceMessages {
+  /** Short title, e.g. "Down for maintenance" (eyebrow and text answer). */
+  title: string;
+  /** The friendly page heading. */
+  headline: string;
+  /** Plain-words explanation (also the problem+json `detail`). */
+  detail: string;
+  /** The announced end, `{time}` is the date and time (localized on the page). */
+  until: string;
+  /** Shown instead of `until` once that time has passed and the site is still down. */
+  overrun: string;
+}
 
 export interface Messages {
   /** BCP 47 language tag, e.g. 'en'. */
@@ -61,6 +75,8 @@ export interface Messages {
   defaultBrandName: string;
   /** Heading of the upstream details shown only with `expose: true`. */
   technicalDetails: string;
+  /** Planned maintenance (`gateway.maintenance.start()`). */
+  maintenance: MaintenanceMessages;
 }
 
 const en: Messages = {
@@ -80,6 +96,16 @@ const en: Messages = {
       title: 'Gateway timeout',
       detail: 'A server behind this site did not answer in time.',
       headline: 'That took too long',
+    },
+    '429': {
+      title: 'Too many requests',
+      detail: 'We received more requests from you than we can handle right now.',
+      headline: 'Please slow down a little',
+    },
+    '500': {
+      title: 'Internal server error',
+      detail: 'Something went wrong on our side while handling your request.',
+      headline: 'Something broke on our side',
     },
   },
   reference: 'Reference',
@@ -104,6 +130,13 @@ const en: Messages = {
   home: 'Go to the home page',
   defaultBrandName: 'This site',
   technicalDetails: 'Technical details',
+  maintenance: {
+    title: 'Down for maintenance',
+    headline: 'We are doing some planned maintenance',
+    detail: 'The site is down for planned work and will be back soon.',
+    until: 'We expect to be back by {time}.',
+    overrun: 'It is taking longer than planned. We will be back as soon as we can.',
+  },
 };
 
 const es: Messages = {
@@ -123,6 +156,16 @@ const es: Messages = {
       title: 'Tiempo de espera agotado',
       detail: 'Un servidor detrás de este sitio no ha respondido a tiempo.',
       headline: 'Esto ha tardado demasiado',
+    },
+    '429': {
+      title: 'Demasiadas solicitudes',
+      detail: 'Hemos recibido más solicitudes tuyas de las que podemos atender ahora mismo.',
+      headline: 'Ve un poco más despacio',
+    },
+    '500': {
+      title: 'Error interno del servidor',
+      detail: 'Algo ha fallado por nuestra parte al atender tu solicitud.',
+      headline: 'Algo se ha roto por nuestra parte',
     },
   },
   reference: 'Referencia',
@@ -147,6 +190,13 @@ const es: Messages = {
   home: 'Ir a la página de inicio',
   defaultBrandName: 'Este sitio',
   technicalDetails: 'Detalles técnicos',
+  maintenance: {
+    title: 'En mantenimiento',
+    headline: 'Estamos haciendo un mantenimiento programado',
+    detail: 'El sitio está parado por unos trabajos programados y volverá pronto.',
+    until: 'Esperamos volver hacia el {time}.',
+    overrun: 'Está tardando más de lo previsto. Volveremos lo antes posible.',
+  },
 };
 
 const de: Messages = {
@@ -166,6 +216,16 @@ const de: Messages = {
       title: 'Gateway-Zeitüberschreitung',
       detail: 'Ein Server hinter dieser Website hat nicht rechtzeitig geantwortet.',
       headline: 'Das hat zu lange gedauert',
+    },
+    '429': {
+      title: 'Zu viele Anfragen',
+      detail: 'Wir haben gerade mehr Anfragen von Ihnen erhalten, als wir bearbeiten können.',
+      headline: 'Bitte etwas langsamer',
+    },
+    '500': {
+      title: 'Interner Serverfehler',
+      detail: 'Bei der Bearbeitung Ihrer Anfrage ist bei uns etwas schiefgegangen.',
+      headline: 'Bei uns ist etwas kaputtgegangen',
     },
   },
   reference: 'Referenz',
@@ -190,6 +250,13 @@ const de: Messages = {
   home: 'Zur Startseite',
   defaultBrandName: 'Diese Website',
   technicalDetails: 'Technische Details',
+  maintenance: {
+    title: 'Wartungsarbeiten',
+    headline: 'Wir führen geplante Wartungsarbeiten durch',
+    detail: 'Die Website ist wegen geplanter Arbeiten gerade nicht erreichbar und bald wieder da.',
+    until: 'Wir sind voraussichtlich am {time} wieder da.',
+    overrun: 'Es dauert länger als geplant. Wir sind so bald wie möglich wieder da.',
+  },
 };
 
 // French typography puts a narrow no-break space (U+202F) before ':' and '?'.
@@ -210,6 +277,16 @@ const fr: Messages = {
       title: 'Délai de passerelle dépassé',
       detail: 'Un serveur derrière ce site n’a pas répondu à temps.',
       headline: 'Cela a pris trop de temps',
+    },
+    '429': {
+      title: 'Trop de requêtes',
+      detail: 'Nous avons reçu plus de demandes de votre part que nous ne pouvons en traiter pour l’instant.',
+      headline: 'Merci de ralentir un peu',
+    },
+    '500': {
+      title: 'Erreur interne du serveur',
+      detail: 'Un problème est survenu de notre côté pendant le traitement de votre demande.',
+      headline: 'Quelque chose s’est cassé de notre côté',
     },
   },
   reference: 'Référence',
@@ -234,6 +311,13 @@ const fr: Messages = {
   home: 'Aller à l’accueil',
   defaultBrandName: 'Ce site',
   technicalDetails: 'Détails techniques',
+  maintenance: {
+    title: 'En maintenance',
+    headline: 'Nous effectuons une maintenance programmée',
+    detail: 'Le site est arrêté pour des travaux programmés et sera bientôt de retour.',
+    until: 'Retour prévu le {time}.',
+    overrun: 'Cela prend plus de temps que prévu. Nous revenons dès que possible.',
+  },
 };
 
 const ja: Messages = {
@@ -253,6 +337,16 @@ const ja: Messages = {
       title: 'ゲートウェイタイムアウト',
       detail: 'このサイトの裏側にあるサーバーから、時間内に応答がありませんでした。',
       headline: '応答に時間がかかりすぎました',
+    },
+    '429': {
+      title: 'リクエストが多すぎます',
+      detail: '現在処理できる数を超えるリクエストを受け取りました。',
+      headline: '少し時間をおいてください',
+    },
+    '500': {
+      title: 'サーバー内部エラー',
+      detail: 'リクエストの処理中に、こちら側で問題が発生しました。',
+      headline: 'こちら側で不具合が発生しました',
     },
   },
   reference: '参照番号',
@@ -277,6 +371,13 @@ const ja: Messages = {
   home: 'トップページへ',
   defaultBrandName: 'このサイト',
   technicalDetails: '技術的な詳細',
+  maintenance: {
+    title: 'メンテナンス中',
+    headline: '計画メンテナンスを行っています',
+    detail: 'ただいま計画的な作業のため、サービスを停止しています。まもなく再開します。',
+    until: '{time}ごろに再開する予定です。',
+    overrun: '予定より時間がかかっています。できるだけ早く再開します。',
+  },
 };
 
 function deepFreeze<T>(value: T): T {
@@ -303,10 +404,12 @@ export interface Catalog {
 // A pragmatic BCP 47 shape check: enough to keep garbage out of `<html lang>` and headers.
 const LANG_TAG = /^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$/;
 
-const STATUS_KEYS: readonly StatusKey[] = ['502', '503', '504'];
+const STATUS_KEYS: readonly StatusKey[] = ['502', '503', '504', '429', '500'];
+const MAINTENANCE_FIELDS: readonly (keyof MaintenanceMessages)[] = ['title', 'headline', 'detail', 'until', 'overrun'];
 const STATUS_FIELDS: readonly (keyof StatusMessages)[] = ['title', 'detail', 'headline'];
 const TEXT_KEYS = (Object.keys(en) as (keyof Messages)[]).filter(
-  (key): key is Exclude<keyof Messages, 'lang' | 'statuses'> => key !== 'lang' && key !== 'statuses',
+  (key): key is Exclude<keyof Messages, 'lang' | 'statuses' | 'maintenance'> =>
+    key !== 'lang' && key !== 'statuses' && key !== 'maintenance',
 );
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -349,6 +452,16 @@ function mergeLanguage(base: Messages, override: unknown, lang: string, option: 
         }
         merged.statuses[status as StatusKey] = next;
       }
+    } else if (key === 'maintenance') {
+      if (!isPlainObject(value)) throw new TypeError(`Expected \`${where}.maintenance\` to be an object.`);
+      const next = { ...merged.maintenance };
+      for (const [field, text] of Object.entries(value)) {
+        if (!(MAINTENANCE_FIELDS as readonly string[]).includes(field)) {
+          throw new TypeError(`Unknown key \`${where}.maintenance.${field}\` (expected one of ${MAINTENANCE_FIELDS.join(', ')}).`);
+        }
+        next[field as keyof MaintenanceMessages] = expectString(text, `${where}.maintenance.${field}`);
+      }
+      merged.maintenance = next;
     } else if ((TEXT_KEYS as readonly string[]).includes(key)) {
       (merged as unknown as Record<string, string>)[key] = expectString(value, `${where}.${key}`);
     } else {

@@ -41,12 +41,26 @@ type Fn = (this: Res, ...args: unknown[]) => unknown;
 type Name = 'writeHead' | 'write' | 'end';
 const NAMES: readonly Name[] = ['writeHead', 'write', 'end'];
 
+/**
+ * An upstream's answer relayed by a proxy, rather than a handler's own. Only asked for the
+ * `extraStatuses` (429, 500), which are branded when a handler of this app produced them and
+ * relayed as they are from an upstream (their bodies are the upstream API's, e.g. its rate-limit
+ * details). http-proxy's response passes, which every proxied answer goes through, copy the
+ * upstream's headers with a `Connection` header always set on HTTP/1 (its `setConnection`
+ * pass); Express and Node leave that header to Node's own head writing, so a handler's answer
+ * does not have one unless it set it itself.
+ */
+function relayedFromUpstream(res: Res): boolean {
+  return res.hasHeader('connection');
+}
+
 /** Decide once, at the moment the head would be written. Returns the reply if we took over. */
 function takeOver(res: Res, status: number): Reply | undefined {
   const done = res[kReplaced];
   if (done !== undefined) return done;
   const responder = sinks.get(res.req);
-  if (responder === undefined || res[kHandled] || res.headersSent || !isGatewayStatus(status)) return undefined;
+  if (responder === undefined || res[kHandled] || res.headersSent || !responder.brands(status)) return undefined;
+  if (!isGatewayStatus(status) && relayedFromUpstream(res)) return undefined;
   res[kHandled] = true;
   const failure = handlerFailure(status, res.getHeader('retry-after'));
   const facts = requestFacts(res.req.method, res.req.headers);

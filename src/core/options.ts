@@ -5,8 +5,9 @@
  */
 import { BUDGET_DEFAULTS, type RetryBudgetOptions } from './budget.js';
 import { CIRCUIT_DEFAULTS, type CircuitOptions } from './circuit.js';
-import type { GatewayHooks, GatewayLogger } from './events.js';
-import type { Brand } from './types.js';
+import type { GatewayHooks, GatewayLogger, MaintenanceHooks } from './events.js';
+import type { MaintenanceOptions, MaintenanceWindow } from './maintenance.js';
+import type { Brand, ExtraStatus } from './types.js';
 
 /** The HTTP methods RFC 9110 §9.2.2 defines as idempotent. */
 const IDEMPOTENT_METHODS = ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'] as const;
@@ -60,7 +61,11 @@ export const RETRY_DEFAULTS = Object.freeze({
   bodyLimit: 1024 * 1024, // bytes kept for replay; larger bodies stream through once
 });
 
-export interface GatewayErrorsOptions {
+/**
+ * Options of `gatewayErrors()`. `TReq` is what the `maintenance.bypass` predicate receives: Express's
+ * `req` or Koa's `ctx`.
+ */
+export interface GatewayErrorsOptions<TReq = unknown> extends MaintenanceHooks {
   /** Brand the page is drawn with. */
   brand?: Brand;
   /** Directory of eta templates overriding the built-in ones file by file. */
@@ -84,7 +89,24 @@ export interface GatewayErrorsOptions {
    * koa-bodyparser) consumed still reaches the upstream byte for byte. @default 1048576
    */
   bodyLimit?: number;
+  /**
+   * Statuses to brand besides 502/503/504 when a handler of this app answers with them (an
+   * upstream's own 429 or 500 is relayed as it is): `[429, 500]`.
+   * @default []
+   */
+  extraStatuses?: readonly ExtraStatus[];
+  /**
+   * Planned maintenance: paths and requests that still go through, and whether to start in
+   * maintenance (`active: true`). Switched at run time with `gateway.maintenance.start()` / `stop()`.
+   * @default { active: false, allow: [] }
+   */
+  maintenance?: MaintenanceOptions<TReq>;
+  /** One line when maintenance starts or stops (pino, `console`, ...). @default undefined */
+  logger?: GatewayLogger;
 }
+
+/** Statuses `extraStatuses` may list: each has its own words in every locale and its own template. */
+export const EXTRA_STATUSES: readonly ExtraStatus[] = Object.freeze([429, 500]);
 
 /** Defaults of {@link GatewayErrorsOptions}. */
 export const GATEWAY_DEFAULTS = Object.freeze({
@@ -93,6 +115,7 @@ export const GATEWAY_DEFAULTS = Object.freeze({
   expose: false, // upstream internals stay private unless asked for
   keepUpstreamBody: false, // gateway errors get the branded answer by default
   bodyLimit: 1024 * 1024, // bytes recorded per request body for parser-consumed bodies
+  extraStatuses: [] as readonly ExtraStatus[], // other statuses keep the app's own answers unless listed
 });
 
 /** Options `gatewayProxy` adds to http-proxy-middleware's. */
@@ -219,12 +242,86 @@ export interface NormalizedGatewayOptions {
   readonly expose: boolean;
   readonly keepUpstreamBody: boolean;
   readonly bodyLimit: number;
+  readonly extraStatuses: ReadonlySet<number>;
+  readonly maintenance: NormalizedMaintenance;
+  readonly maintenanceHooks: MaintenanceHooks;
+  readonly logger: GatewayLogger | undefined;
 }
 
-const GATEWAY_KEYS = ['brand', 'templates', 'proxyName', 'retryAfter', 'expose', 'keepUpstreamBody', 'locales', 'bodyLimit'];
+/** The maintenance settings, checked; `window` is the one to start with when `active`. */
+export interface NormalizedMaintenance {
+  readonly active: boolean;
+  readonly window: NormalizedWindow;
+  /** Exact paths. */
+  readonly exact: ReadonlySet<string>;
+  /** Path prefixes, each ending in '/' (from `'/status/*'`). */
+  readonly prefixes: readonly string[];
+  readonly bypass: ((req: never) => boolean) | undefined;
+}
+
+/** A maintenance window, checked: `until` as epoch ms. */
+export interface NormalizedWindow {
+  readonly until?: number;
+  readonly message?: string;
+  readonly retryAfter?: number;
+}
+
+const GATEWAY_KEYS = [
+  'brand', 'templates', 'proxyName', 'retryAfter', 'expose', 'keepUpstreamBody', 'locales', 'bodyLimit',
+  'extraStatuses', 'maintenance', 'logger', 'onMaintenanceStart', 'onMaintenanceStop', 'onMaintenanceAnswer',
+];
+const MAINTENANCE_KEYS = ['active', 'until', 'message', 'retryAfter', 'allow', 'bypass'];
+const WINDOW_KEYS = ['until', 'message', 'retryAfter'];
+/** Long enough for a sentence or two; a page is not the place for an essay. */
+const MAX_MESSAGE = 500;
+/** `/path` or `/prefix/*`: no query, no spaces, `*` only as the last segment. */
+const ALLOW_ENTRY = /^\/[^\s?#*]*(?:\/\*)?$/;
+
+/**
+ * Validate a maintenance window (`start()`'s argument, or the window part of the `maintenance`
+ * option). `until` is a Date or a string `Date.parse` reads (ISO 8601, e.g.
+ * '2026-12-07T14:00:00Z'); a time already past is accepted: a restart while the work overruns
+ * must not crash the app.
+ */
+export function normalizeMaintenanceWindow(input: MaintenanceWindow | undefined, name: string, keys = WINDOW_KEYS): NormalizedWindow {
+  const o = input === undefined ? {} : checkObject(name, input);
+  checkKeys(name, o, keys);
+  let until: number | undefined;
+  if (o.until !== undefined) {
+    until = o.until instanceof Date ? o.until.getTime() : typeof o.until === 'string' ? Date.parse(o.until) : Number.NaN;
+    if (Number.isNaN(until)) fail(`${name}.until`, "a valid Date or date string such as '2026-12-07T14:00:00Z'", o.until);
+  }
+  if (o.message !== undefined && (typeof o.message !== 'string' || o.message.length > MAX_MESSAGE)) {
+    fail(`${name}.message`, `a string of at most ${MAX_MESSAGE} characters`, o.message);
+  }
+  return Object.freeze({
+    ...(until !== undefined && { until }),
+    ...(o.message !== undefined && o.message !== '' && { message: o.message as string }),
+    ...(o.retryAfter !== undefined && { retryAfter: checkCount(`${name}.retryAfter`, o.retryAfter, 86_400) }),
+  });
+}
+
+function normalizeMaintenance(value: unknown, name: string): NormalizedMaintenance {
+  const o = value === undefined ? {} : checkObject(name, value);
+  checkKeys(name, o, MAINTENANCE_KEYS);
+  const active = or(o.active, false);
+  if (typeof active !== 'boolean') fail(`${name}.active`, 'a boolean', active);
+  const allow = or(o.allow, []);
+  if (!Array.isArray(allow) || !allow.every((p) => typeof p === 'string' && ALLOW_ENTRY.test(p))) {
+    fail(`${name}.allow`, "an array of paths ('/healthz') and prefixes ('/status/*')", allow);
+  }
+  const bypass = checkHook<(req: never) => boolean>(`${name}.bypass`, o.bypass);
+  return Object.freeze({
+    active,
+    window: normalizeMaintenanceWindow({ until: o.until, message: o.message, retryAfter: o.retryAfter } as MaintenanceWindow, name),
+    exact: new Set((allow as string[]).filter((p) => !p.endsWith('/*'))),
+    prefixes: Object.freeze((allow as string[]).filter((p) => p.endsWith('/*')).map((p) => p.slice(0, -1))),
+    bypass,
+  });
+}
 
 /** Validate the scalar options of `gatewayErrors()`; brand, templates and locales are checked by their owners. */
-export function normalizeGateway(input: GatewayErrorsOptions | undefined, name = 'options'): NormalizedGatewayOptions {
+export function normalizeGateway(input: GatewayErrorsOptions<never> | undefined, name = 'options'): NormalizedGatewayOptions {
   const o = input === undefined ? {} : checkObject(name, input);
   checkKeys(name, o, GATEWAY_KEYS);
   const proxyName = or(o.proxyName, GATEWAY_DEFAULTS.proxyName);
@@ -236,12 +333,28 @@ export function normalizeGateway(input: GatewayErrorsOptions | undefined, name =
   const keep = or(o.keepUpstreamBody, GATEWAY_DEFAULTS.keepUpstreamBody);
   if (typeof keep !== 'boolean') fail(`${name}.keepUpstreamBody`, 'a boolean', keep);
   if (o.templates !== undefined && typeof o.templates !== 'string') fail(`${name}.templates`, 'a directory path', o.templates);
+  const extra = or(o.extraStatuses, GATEWAY_DEFAULTS.extraStatuses);
+  if (!Array.isArray(extra) || !extra.every((s) => (EXTRA_STATUSES as readonly unknown[]).includes(s))) {
+    fail(`${name}.extraStatuses`, `an array of statuses from ${EXTRA_STATUSES.join(', ')} (502, 503 and 504 are always branded)`, extra);
+  }
+  // A proxy's fallback answers (`errors`) have no middleware in front of the app to turn away requests.
+  if (name === 'errors' && o.maintenance !== undefined) {
+    throw new TypeError('gateway-errors: `errors.maintenance` has no effect: planned maintenance runs in gatewayErrors().');
+  }
   return Object.freeze({
     proxyName,
     retryAfter: checkCount(`${name}.retryAfter`, or(o.retryAfter, GATEWAY_DEFAULTS.retryAfter), 86_400),
     expose,
     keepUpstreamBody: keep,
     bodyLimit: checkCount(`${name}.bodyLimit`, or(o.bodyLimit, GATEWAY_DEFAULTS.bodyLimit)),
+    extraStatuses: new Set(extra as number[]),
+    maintenance: normalizeMaintenance(o.maintenance, `${name}.maintenance`),
+    maintenanceHooks: Object.freeze({
+      onMaintenanceStart: checkHook<MaintenanceHooks['onMaintenanceStart']>(`${name}.onMaintenanceStart`, o.onMaintenanceStart),
+      onMaintenanceStop: checkHook<MaintenanceHooks['onMaintenanceStop']>(`${name}.onMaintenanceStop`, o.onMaintenanceStop),
+      onMaintenanceAnswer: checkHook<MaintenanceHooks['onMaintenanceAnswer']>(`${name}.onMaintenanceAnswer`, o.onMaintenanceAnswer),
+    }),
+    logger: checkLogger(o.logger),
   });
 }
 

@@ -60,13 +60,17 @@ export interface TemplateData extends ErrorView {
   refresh?: number;
   /** `interpolate(template, values)`, for custom strings with `{placeholders}`. */
   fmt: typeof interpolate;
+  /** Maintenance only: the announced end in the page's language, UTC (the page's script shows it in the visitor's zone). */
+  untilText?: string;
+  /** Maintenance only: the announced end has passed and the site is still down. */
+  overrun?: boolean;
 }
 
 /** Built-in templates, next to src/ and dist/ alike. */
 const BUILTIN_DIR = fileURLToPath(new URL('../../templates/', import.meta.url));
 
 /** Names a templates directory may override (other `.eta` files register as extra partials). */
-export const TEMPLATE_NAMES = ['layout', 'error', '502', '503', '504', 'illustration', 'actions', 'footer'] as const;
+export const TEMPLATE_NAMES = ['layout', 'error', '502', '503', '504', '429', '500', 'maintenance', 'illustration', 'actions', 'footer'] as const;
 
 // A meta refresh at 0 s against a still-failing upstream would reload in a tight loop.
 const MIN_REFRESH = 5;
@@ -133,6 +137,28 @@ function formatTime(iso: string, lang: string): string {
 
 const lastTimes = new Map<string, { second: string; text: string }>();
 
+/**
+ * The options the page's inline script formats `<time data-local>` with, in the visitor's time
+ * zone; the server uses the same in UTC, so the text only changes zone, not shape.
+ */
+const UNTIL_FORMAT: Intl.DateTimeFormatOptions = { year: 'numeric', month: 'short', day: 'numeric', hour: 'numeric', minute: '2-digit', timeZoneName: 'short' };
+const untilFormats = new Map<string, Intl.DateTimeFormat | null>();
+
+/** "Dec 7, 2026, 2:00 PM UTC" in the page's language; the ISO string when Intl cannot. */
+function formatUntil(iso: string, lang: string): string {
+  let format = untilFormats.get(lang);
+  if (format === undefined) {
+    try {
+      format = new Intl.DateTimeFormat(lang, { ...UNTIL_FORMAT, timeZone: 'UTC' });
+    } catch {
+      format = null;
+    }
+    if (untilFormats.size < 100) untilFormats.set(lang, format);
+  }
+  const date = new Date(iso);
+  return format && !Number.isNaN(date.getTime()) ? format.format(date) : iso;
+}
+
 function retrySentence(seconds: number, t: Messages): string {
   if (seconds <= 1) return t.retryNow;
   if (seconds < MINUTES_FROM) return interpolate(t.retryIn, { seconds });
@@ -140,7 +166,7 @@ function retrySentence(seconds: number, t: Messages): string {
 }
 
 function viewModel(view: ErrorView, messages: Messages, brand: Brand): TemplateData {
-  const statusMessages = messages.statuses[String(view.status) as keyof Messages['statuses']];
+  const statusMessages = view.maintenance ? messages.maintenance : messages.statuses[String(view.status) as keyof Messages['statuses']];
   if (!statusMessages) throw new TypeError(`No messages for status ${String(view.status)}`);
   const data: TemplateData = {
     ...view,
@@ -152,6 +178,10 @@ function viewModel(view: ErrorView, messages: Messages, brand: Brand): TemplateD
     timeText: formatTime(view.time, view.lang || messages.lang),
     fmt: interpolate,
   };
+  if (view.maintenance?.until !== undefined) {
+    data.untilText = formatUntil(view.maintenance.until, data.lang);
+    data.overrun = Date.parse(view.maintenance.until) <= Date.parse(view.time);
+  }
   if (view.retryAfter !== undefined && Number.isFinite(view.retryAfter) && view.retryAfter >= 0) {
     const base = Date.parse(view.time);
     if (!Number.isNaN(base)) data.retryAt = new Date(base + view.retryAfter * 1000).toISOString();
@@ -220,8 +250,10 @@ export function createRenderer(options: RendererOptions = {}): Renderer {
     }
   }
   // Per-status file wins over error.eta; a user's error.eta wins over built-in per-status files.
-  const entryFor = (status: number): string => {
-    const own = `${status}`;
+  // A maintenance page is a 503 unless the directory has a maintenance.eta of its own.
+  const entryFor = (view: ErrorView): string => {
+    if (view.maintenance && overrides.has('maintenance')) return '@maintenance';
+    const own = `${view.status}`;
     if (overrides.has(own)) return `@${own}`;
     if (overrides.has('error')) return '@error';
     return builtin.has(own) ? `@${own}` : '@error';
@@ -284,7 +316,7 @@ export function createRenderer(options: RendererOptions = {}): Renderer {
     page(view: ErrorView, messages: Messages): RenderedPage {
       try {
         const brand = brandFor(view);
-        const rendered = eta.render(entryFor(view.status), viewModel(view, messages, brand));
+        const rendered = eta.render(entryFor(view), viewModel(view, messages, brand));
         // Browsers normalize CRLF before hashing inline content; so do we, so hashes always match.
         const html = rendered.includes('\r') ? rendered.replace(/\r\n?/g, '\n') : rendered;
         return { html, csp: cspFor(html, brand) };

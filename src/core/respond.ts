@@ -5,13 +5,14 @@
 import { STATUS_CODES } from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
 import { validateBrand } from './brand.js';
-import { createCatalog, interpolate, type Catalog, type Messages } from './i18n.js';
+import { createCatalog, interpolate, type Catalog, type Messages, type StatusKey } from './i18n.js';
 import { negotiateFormat, negotiateLanguage } from './negotiate.js';
 import { isReplayable, normalizeGateway, type GatewayErrorsOptions, type NormalizedGatewayOptions } from './options.js';
 import { createRenderer, type Renderer } from './render.js';
 import { requestIdFrom } from './request-id.js';
 import { formatRetryAfter, parseRetryAfter } from './retry-after.js';
-import type { Brand, ErrorView, Failure, GatewayStatus, Reply } from './types.js';
+import type { ActiveMaintenance } from './maintenance.js';
+import type { Brand, BrandedStatus, ErrorView, Failure, GatewayStatus, Reply } from './types.js';
 
 /** What the sink needs to know about the request. */
 export interface RequestFacts {
@@ -26,6 +27,10 @@ export interface Responder {
   readonly options: NormalizedGatewayOptions;
   /** Build the answer for a failure. Never throws. */
   reply(failure: Failure, facts: RequestFacts): Reply;
+  /** Build the planned-maintenance 503 (no upstream involved, so no Proxy-Status). Never throws. */
+  maintenanceReply(window: ActiveMaintenance, facts: RequestFacts): Reply;
+  /** Whether a handler's answer with this status is branded: 502/503/504, and `extraStatuses`. */
+  brands(status: number): status is BrandedStatus;
   /**
    * Headers for an upstream's (or handler's) own gateway error let through (`keepUpstreamBody`);
    * a name mapped to `undefined` must be removed (an invalid Retry-After is dropped, never echoed).
@@ -33,10 +38,14 @@ export interface Responder {
   passthroughHeaders(failure: Failure, facts: RequestFacts): Record<string, string | undefined>;
 }
 
-/** A handler's own 502/503/504, no upstream involved: only its Retry-After, when valid, is kept. */
-export function handlerFailure(status: GatewayStatus, retryAfterHeader: unknown): Failure {
+/**
+ * A handler's own answer (502/503/504, or a listed 429/500), no upstream involved: only its
+ * Retry-After, when valid, is kept. A 429 turned the request away unprocessed (RFC 6585), so
+ * even a POST is safe to send again: the page must not say it may have gone through.
+ */
+export function handlerFailure(status: BrandedStatus, retryAfterHeader: unknown): Failure {
   const retryAfter = parseRetryAfter(retryAfterHeader);
-  return { status, retryable: false, ...(retryAfter !== undefined && { retryAfter }) };
+  return { status, retryable: false, ...(retryAfter !== undefined && { retryAfter }), ...(status === 429 && { unsent: true }) };
 }
 
 /** Set `headers` on a Node response; a name mapped to `undefined` is removed. */
@@ -85,7 +94,7 @@ function upstreamDetails(cause: unknown): { code?: string; message?: string } | 
 }
 
 /** Create the sink for one `gatewayErrors()` configuration. Throws at setup on bad options. */
-export function createResponder(input?: GatewayErrorsOptions, prefix?: string): Responder {
+export function createResponder(input?: GatewayErrorsOptions<never>, prefix?: string): Responder {
   const options = normalizeGateway(input, prefix ?? 'options');
   const at = (key: string) => (prefix === undefined ? key : `${prefix}.${key}`);
   const brand: Brand = validateBrand(input?.brand === undefined ? {} : input.brand, at('brand'));
@@ -120,7 +129,7 @@ export function createResponder(input?: GatewayErrorsOptions, prefix?: string): 
   }
 
   function view(failure: Failure, facts: RequestFacts, messages: Messages, requestId: string): ErrorView {
-    const s = messages.statuses[String(failure.status) as '502' | '503' | '504'];
+    const s = messages.statuses[String(failure.status) as StatusKey];
     const retryAfter = retryAfterOf(failure);
     const upstream = options.expose ? upstreamDetails(failure.cause) : undefined;
     return {
@@ -153,9 +162,14 @@ export function createResponder(input?: GatewayErrorsOptions, prefix?: string): 
         ...(v.retryAfter !== undefined && { retryAfter: v.retryAfter }),
         ...(!v.idempotent && { mayHaveGoneThrough: true }),
         ...(v.upstream && { upstream: v.upstream }),
+        ...(v.maintenance && { maintenance: v.maintenance }),
       });
     }
     const lines = [`${v.status} ${v.title}`, '', v.detail];
+    if (v.maintenance?.until !== undefined) {
+      lines.push(Date.parse(v.maintenance.until) > Date.now() ? interpolate(messages.maintenance.until, { time: v.maintenance.until }) : messages.maintenance.overrun);
+    }
+    if (v.maintenance?.message !== undefined) lines.push('', v.maintenance.message);
     if (!v.idempotent) lines.push(messages.mayHaveGoneThrough);
     else if (v.retryAfter !== undefined) {
       lines.push(v.retryAfter <= 1 ? messages.retryNow : interpolate(messages.retryIn, { seconds: v.retryAfter }));
@@ -165,35 +179,56 @@ export function createResponder(input?: GatewayErrorsOptions, prefix?: string): 
     return `${lines.join('\n')}\n`;
   }
 
+  /** Every branded answer is assembled here: negotiation, headers, body. */
+  function answer(failure: Failure, facts: RequestFacts, maintenance?: ActiveMaintenance): Reply {
+    const requestId = requestIdFrom(facts.headers['x-request-id']);
+    const messages = catalog.get(negotiateLanguage(facts.headers['accept-language'], catalog.languages));
+    const format = negotiateFormat(facts.headers.accept);
+    let v = view(failure, facts, messages, requestId);
+    if (maintenance !== undefined) {
+      v = {
+        ...v,
+        title: messages.maintenance.title,
+        detail: messages.maintenance.detail,
+        maintenance: {
+          ...(maintenance.until !== undefined && { until: new Date(maintenance.until).toISOString() }),
+          ...(maintenance.message !== undefined && { message: maintenance.message }),
+        },
+      };
+    }
+    const headers = commonHeaders(failure, requestId);
+    headers['cache-control'] = 'no-store';
+    headers.vary = 'Accept, Accept-Language';
+    headers['x-content-type-options'] = 'nosniff';
+    let text: string;
+    if (format === 'html') {
+      const page = renderer.page(v, messages);
+      text = page.html;
+      headers['content-type'] = 'text/html; charset=utf-8';
+      headers['content-security-policy'] = page.csp;
+      headers['x-robots-tag'] = 'noindex';
+    } else if (format === 'json') {
+      text = body('json', v, messages);
+      headers['content-type'] = 'application/problem+json; charset=utf-8';
+    } else {
+      text = body('text', v, messages);
+      headers['content-type'] = 'text/plain; charset=utf-8';
+    }
+    headers['content-language'] = messages.lang;
+    headers['content-length'] = String(Buffer.byteLength(text));
+    const head = facts.method.toUpperCase() === 'HEAD';
+    return { status: failure.status, headers, body: head ? undefined : text };
+  }
+
   return {
     options,
-    reply(failure, facts) {
-      const requestId = requestIdFrom(facts.headers['x-request-id']);
-      const messages = catalog.get(negotiateLanguage(facts.headers['accept-language'], catalog.languages));
-      const format = negotiateFormat(facts.headers.accept);
-      const v = view(failure, facts, messages, requestId);
-      const headers = commonHeaders(failure, requestId);
-      headers['cache-control'] = 'no-store';
-      headers.vary = 'Accept, Accept-Language';
-      headers['x-content-type-options'] = 'nosniff';
-      let text: string;
-      if (format === 'html') {
-        const page = renderer.page(v, messages);
-        text = page.html;
-        headers['content-type'] = 'text/html; charset=utf-8';
-        headers['content-security-policy'] = page.csp;
-        headers['x-robots-tag'] = 'noindex';
-      } else if (format === 'json') {
-        text = body('json', v, messages);
-        headers['content-type'] = 'application/problem+json; charset=utf-8';
-      } else {
-        text = body('text', v, messages);
-        headers['content-type'] = 'text/plain; charset=utf-8';
-      }
-      headers['content-language'] = messages.lang;
-      headers['content-length'] = String(Buffer.byteLength(text));
-      const head = facts.method.toUpperCase() === 'HEAD';
-      return { status: failure.status, headers, body: head ? undefined : text };
+    reply: (failure, facts) => answer(failure, facts),
+    maintenanceReply(window, facts) {
+      // Nothing was sent anywhere: even a POST is safe to send again, and no Proxy-Status.
+      return answer({ status: 503, retryable: false, retryAfter: window.retryAfter, unsent: true }, facts, window);
+    },
+    brands(status): status is BrandedStatus {
+      return isGatewayStatus(status) || options.extraStatuses.has(status);
     },
     passthroughHeaders(failure, facts) {
       return { 'retry-after': undefined, ...commonHeaders(failure, requestIdFrom(facts.headers['x-request-id'])) };

@@ -6,6 +6,16 @@
 export type GatewayStatus = 502 | 503 | 504;
 
 /**
+ * Statuses that may be branded besides the gateway ones, when listed in `extraStatuses`: a
+ * handler's own rate limit (429) and failure (500), which Traefik's errors middleware and nginx's
+ * `error_page` also let a site dress in its own page.
+ */
+export type ExtraStatus = 429 | 500;
+
+/** Every status a branded answer can carry. */
+export type BrandedStatus = GatewayStatus | ExtraStatus;
+
+/**
  * RFC 9209 Proxy-Status error types this library can report.
  * @see https://www.rfc-editor.org/rfc/rfc9209#name-proxy-error-types
  */
@@ -28,7 +38,8 @@ export type ProxyErrorType =
  * 502/503/504 (no upstream involved, so no Proxy-Status).
  */
 export interface Failure {
-  readonly status: GatewayStatus;
+  /** A 429 or 500 only from a handler, when listed in `extraStatuses`: never an upstream failure. */
+  readonly status: BrandedStatus;
   /** RFC 9209 error type when the failure is ours to name. */
   readonly error?: ProxyErrorType;
   /** The upstream's own 502/503/504 (reported as `received-status`). */
@@ -79,7 +90,7 @@ export type BodyFormat = 'html' | 'json' | 'text';
  * The data every template gets. An allow-list: the raw error never reaches a template.
  */
 export interface ErrorView {
-  status: GatewayStatus;
+  status: BrandedStatus;
   /** Localized short title, e.g. "Bad gateway". */
   title: string;
   /** Localized plain-words explanation for a visitor. */
@@ -103,6 +114,16 @@ export interface ErrorView {
   lang: string;
   /** Upstream details: present only with `expose: true`. */
   upstream?: { code?: string; message?: string };
+  /** Present on a planned-maintenance answer (a 503 no upstream was asked for). */
+  maintenance?: MaintenanceView;
+}
+
+/** What a maintenance page shows beyond a 503's fields. */
+export interface MaintenanceView {
+  /** The announced end, ISO 8601 (UTC). */
+  until?: string;
+  /** The operator's own words, plain text. */
+  message?: string;
 }
 
 /** A finished answer, ready for an adapter to write. */

@@ -9,24 +9,36 @@ import { interceptGatewayStatuses, sinkOf, writeReply } from '../core/intercept.
 import type { GatewayErrorsOptions, GatewayProxyExtras, NormalizedRetryPolicy } from '../core/options.js';
 import { createProxyEngine, type ExchangeHooks } from '../core/proxy.js';
 import type { Reply } from '../core/types.js';
+import { createMaintenance, type MaintenanceSwitch } from '../core/maintenance.js';
 import { createResponder, defaultResponderInstance, requestFacts, type Responder } from '../core/respond.js';
 import { resolvePolicy } from '../core/policy.js';
 
 export type { GatewayErrorsOptions, RetryPolicy } from '../core/options.js';
+export type { MaintenanceOptions, MaintenanceState, MaintenanceSwitch, MaintenanceWindow } from '../core/maintenance.js';
 
 
 export interface GatewayErrorsMiddleware extends RequestHandler {
   /** Error-handling middleware: install last. Maps thrown upstream failures to 502/503/504. */
   readonly errorHandler: ErrorRequestHandler;
+  /** Planned maintenance, switched at run time: `start({ until, message })`, `stop()`, `state()`. */
+  readonly maintenance: MaintenanceSwitch;
 }
 
 /**
- * Turn every 502, 503 and 504 that a later handler produces into the branded answer. Install first.
+ * Turn every 502, 503 and 504 (and the listed `extraStatuses`) that a later handler produces into
+ * the branded answer, and answer for the whole app while maintenance is on. Install first.
  */
-export function gatewayErrors(options?: GatewayErrorsOptions): GatewayErrorsMiddleware {
+export function gatewayErrors(options?: GatewayErrorsOptions<Request>): GatewayErrorsMiddleware {
   const responder = createResponder(options);
+  const maintenance = createMaintenance<Request>(responder.options);
   const limit = responder.options.bodyLimit;
   const middleware = function gatewayErrorsMiddleware(req: Request, res: Response, next: NextFunction): void {
+    const window = maintenance.check(req.originalUrl, req);
+    if (window !== undefined) {
+      writeReply(res, responder.maintenanceReply(window, requestFacts(req.method, req.headers)));
+      maintenance.answered(req.method, req.originalUrl, window.retryAfter);
+      return;
+    }
     tapRequestBody(req, limit);
     interceptGatewayStatuses(req, res, responder);
     next();
@@ -36,7 +48,7 @@ export function gatewayErrors(options?: GatewayErrorsOptions): GatewayErrorsMidd
     if (failure === undefined) return next(err);
     writeReply(res, responder.reply(failure, requestFacts(req.method, req.headers)));
   };
-  return Object.assign(middleware, { errorHandler });
+  return Object.assign(middleware, { errorHandler, maintenance: maintenance.switch });
 }
 
 export type GatewayProxyOptions = HpmOptions<Request, Response> & GatewayProxyExtras<Request>;

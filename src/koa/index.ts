@@ -9,10 +9,12 @@ import { classifyError } from '../core/classify.js';
 import type { GatewayErrorsOptions, GatewayProxyExtras } from '../core/options.js';
 import { resolvePolicy } from '../core/policy.js';
 import { createProxyEngine, kHandled } from '../core/proxy.js';
+import { createMaintenance, type MaintenanceSwitch } from '../core/maintenance.js';
 import { applyHeaders, createResponder, defaultResponderInstance, handlerFailure, isGatewayStatus, requestFacts, type Responder } from '../core/respond.js';
 import type { Reply } from '../core/types.js';
 
 export type { GatewayErrorsOptions, RetryPolicy } from '../core/options.js';
+export type { MaintenanceOptions, MaintenanceState, MaintenanceSwitch, MaintenanceWindow } from '../core/maintenance.js';
 
 const kResponder = Symbol.for('gateway-errors.responder');
 type Ctx = Context & { [kResponder]?: Responder };
@@ -36,26 +38,59 @@ function applyReply(ctx: Context, reply: Reply): void {
   if (reply.body === undefined) ctx.set('content-length', reply.headers['content-length'] ?? '0');
 }
 
-export interface GatewayErrorsMiddleware extends Middleware {}
+export interface GatewayErrorsMiddleware extends Middleware {
+  /** Planned maintenance, switched at run time: `start({ until, message })`, `stop()`, `state()`. */
+  readonly maintenance: MaintenanceSwitch;
+}
 
 /**
- * Catch thrown upstream failures and replace 502/503/504 responses set downstream with the
- * branded answer. Install first.
+ * The status Koa's own error handling would answer a thrown error with (`ctx.throw(429)`,
+ * http-errors, `err.status`), and its headers: Koa's `ctx.onerror` reads the same fields.
  */
-export function gatewayErrors(options?: GatewayErrorsOptions): GatewayErrorsMiddleware {
+function thrownAnswer(err: unknown): { status: number; retryAfter: unknown } {
+  if (typeof err !== 'object' || err === null) return { status: 500, retryAfter: undefined };
+  const e = err as { status?: unknown; statusCode?: unknown; headers?: unknown };
+  const status = e.status ?? e.statusCode;
+  let retryAfter: unknown;
+  if (typeof e.headers === 'object' && e.headers !== null) {
+    for (const [name, value] of Object.entries(e.headers)) if (name.toLowerCase() === 'retry-after') retryAfter = value;
+  }
+  return { status: typeof status === 'number' && Number.isInteger(status) ? status : 500, retryAfter };
+}
+
+/**
+ * Catch thrown upstream failures and replace 502/503/504 responses (and the listed
+ * `extraStatuses`) set downstream with the branded answer; answer for the whole app while
+ * maintenance is on. Install first.
+ */
+export function gatewayErrors(options?: GatewayErrorsOptions<Context>): GatewayErrorsMiddleware {
   const responder = createResponder(options);
+  const maintenance = createMaintenance<Context>(responder.options);
   const limit = responder.options.bodyLimit;
-  return async function gatewayErrorsMiddleware(ctx: Context, next: Next): Promise<void> {
+  const middleware = async function gatewayErrorsMiddleware(ctx: Context, next: Next): Promise<void> {
+    const window = maintenance.check(ctx.originalUrl, ctx);
+    if (window !== undefined) {
+      applyReply(ctx, responder.maintenanceReply(window, facts(ctx)));
+      maintenance.answered(ctx.method, ctx.originalUrl, window.retryAfter);
+      return;
+    }
     (ctx as Ctx)[kResponder] = responder;
     tapRequestBody(ctx.req, limit);
     try {
       await next();
     } catch (err) {
       const failure = classifyError(err);
-      if (failure === undefined) throw err;
-      return applyReply(ctx, responder.reply(failure, facts(ctx)));
+      if (failure !== undefined) return applyReply(ctx, responder.reply(failure, facts(ctx)));
+      // An error thrown with a listed extra status (ctx.throw(429), a bug as 500 when 500 is
+      // listed) gets the branded page, as Express's does through its final handler. Reported to
+      // the app as Koa's own ctx.onerror does, so logging and monitoring still see it. Other
+      // errors, a thrown 503 included, keep their normal handling as before.
+      const thrown = thrownAnswer(err);
+      if (isGatewayStatus(thrown.status) || !responder.brands(thrown.status) || responder.options.keepUpstreamBody) throw err;
+      ctx.app.emit('error', err, ctx);
+      return applyReply(ctx, responder.reply(handlerFailure(thrown.status, thrown.retryAfter), facts(ctx)));
     }
-    if (ctx.respond === false || (ctx.res as Res)[kHandled] || !isGatewayStatus(ctx.status)) return;
+    if (ctx.respond === false || (ctx.res as Res)[kHandled] || !responder.brands(ctx.status)) return;
     const failure = handlerFailure(ctx.status, ctx.response.get('retry-after') || undefined);
     if (responder.options.keepUpstreamBody) {
       applyHeaders(ctx.res, responder.passthroughHeaders(failure, facts(ctx)));
@@ -63,6 +98,7 @@ export function gatewayErrors(options?: GatewayErrorsOptions): GatewayErrorsMidd
     }
     applyReply(ctx, responder.reply(failure, facts(ctx)));
   };
+  return Object.assign(middleware, { maintenance: maintenance.switch });
 }
 
 export type GatewayProxyOptions = HpmOptions<IncomingMessage, ServerResponse> & GatewayProxyExtras<Context>;

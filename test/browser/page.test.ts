@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserContext } from 'playwright-core';
 import { createCatalog } from '../../src/core/i18n.js';
 import { createRenderer } from '../../src/core/render.js';
-import type { ErrorView, GatewayStatus } from '../../src/core/types.js';
+import type { BrandedStatus, ErrorView } from '../../src/core/types.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SHOTS = path.resolve('test-artifacts/screenshots');
@@ -34,17 +34,24 @@ const renderer = createRenderer({
   },
 });
 
-/** Scenarios served by path: /<status>/<variant>. */
-function viewFor(status: GatewayStatus, variant: string): { view: ErrorView; lang: string } {
+/** The announced end of the maintenance scenario: two hours after the test starts. */
+const MAINTENANCE_UNTIL = new Date(Date.now() + 2 * 3_600_000);
+/** Not UTC, so the page's script visibly moves the end into the visitor's zone. */
+const VISITOR_ZONE = 'America/New_York';
+
+/** Scenarios served by path: /<status>/<variant>; /503/maintenance is the planned-maintenance page. */
+function viewFor(status: BrandedStatus, variant: string): { view: ErrorView; lang: string } {
   const lang = variant === 'ja' ? 'ja' : 'en';
   const t = catalog.get(lang);
   const post = variant === 'post';
+  const maintenance = variant === 'maintenance';
+  const words = maintenance ? t.maintenance : t.statuses[`${status}`];
   return {
     lang,
     view: {
       status,
-      title: t.statuses[`${status}`].title,
-      detail: t.statuses[`${status}`].detail,
+      title: words.title,
+      detail: words.detail,
       requestId: '3f2b9c4e-7a1d-4e8f-9b6a-0c5d2e1f4a7b',
       time: '2025-06-03T14:05:09.000Z',
       brand: {},
@@ -53,6 +60,12 @@ function viewFor(status: GatewayStatus, variant: string): { view: ErrorView; lan
       lang,
       // 503 always carries Retry-After; the others only when the upstream sent one.
       ...(status === 503 && { retryAfter: variant === 'soon' ? 1 : 30 }),
+      // A rate limit's own Retry-After; maintenance counts down to its end.
+      ...(status === 429 && { retryAfter: 30 }),
+      ...(maintenance && {
+        retryAfter: 7200,
+        maintenance: { until: MAINTENANCE_UNTIL.toISOString(), message: 'We are moving to a faster database.' },
+      }),
     },
   };
 }
@@ -71,7 +84,7 @@ describe.skipIf(!present && !process.env.CI)('error page in headless Chromium', 
     server = createServer((req, res) => {
       const [, status, variant = 'default'] = (req.url ?? '').split('/');
       const code = Number(status);
-      if (code !== 502 && code !== 503 && code !== 504) {
+      if (code !== 502 && code !== 503 && code !== 504 && code !== 429 && code !== 500) {
         res.writeHead(404).end();
         return;
       }
@@ -94,6 +107,7 @@ describe.skipIf(!present && !process.env.CI)('error page in headless Chromium', 
     context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       headless: true,
+      timezoneId: VISITOR_ZONE,
       args: [
         '--no-sandbox',
         '--disable-gpu',
@@ -112,12 +126,13 @@ describe.skipIf(!present && !process.env.CI)('error page in headless Chromium', 
     if (profile) rmSync(profile, { recursive: true, force: true });
   });
 
-  const cases: [GatewayStatus, 'light' | 'dark', 'desktop' | 'phone', string][] = [];
-  for (const status of [502, 503, 504] as const) {
+  const cases: [BrandedStatus, 'light' | 'dark', 'desktop' | 'phone', string][] = [];
+  for (const [status, variant] of [[502, 'default'], [503, 'default'], [504, 'default'], [503, 'maintenance'], [429, 'default']] as const) {
     for (const scheme of ['light', 'dark'] as const) {
-      for (const device of ['desktop', 'phone'] as const) cases.push([status, scheme, device, 'default']);
+      for (const device of ['desktop', 'phone'] as const) cases.push([status, scheme, device, variant]);
     }
   }
+  cases.push([500, 'light', 'desktop', 'default']);
   // Two more looks worth checking by eye: the payment warning, and a non-Latin language.
   cases.push([503, 'light', 'phone', 'post'], [504, 'dark', 'desktop', 'ja']);
 
@@ -131,7 +146,7 @@ describe.skipIf(!present && !process.env.CI)('error page in headless Chromium', 
         page.on('console', (msg) => {
           // Chromium logs every non-2xx document as "Failed to load resource"; an error page is one
           // by design. Anything else (a CSP violation, a script error) counts.
-          const ownStatus = msg.location().url === url && /status of 50[234]\b/.test(msg.text());
+          const ownStatus = msg.location().url === url && /status of (?:50[0234]|429)\b/.test(msg.text());
           if ((msg.type() === 'error' || msg.type() === 'warning') && !ownStatus) problems.push(`${msg.type()}: ${msg.text()}`);
         });
         page.on('pageerror', (error) => problems.push(`pageerror: ${error.message}`));
@@ -146,10 +161,22 @@ describe.skipIf(!present && !process.env.CI)('error page in headless Chromium', 
         expect(response?.status()).toBe(status);
         await page.screenshot({ path: path.join(SHOTS, `${status}-${variant}-${scheme}-${device}.png`), fullPage: true });
 
-        if (status === 503 && variant === 'default') {
+        if ((status === 503 || status === 429) && variant === 'default') {
           // The countdown script ran, so its CSP hash matched.
           await expect.poll(() => page.locator('.countdown').isVisible()).toBe(true);
           expect(await page.locator('[data-countdown]').textContent()).toMatch(/^0:[0-3]\d$/);
+        }
+        if (variant === 'maintenance') {
+          await expect.poll(() => page.locator('.countdown').isVisible()).toBe(true);
+          expect(await page.locator('[data-countdown]').textContent()).toMatch(/^1[12]\d:[0-5]\d$/);
+          // The end time script ran (its hash matched too): the server's UTC text is now in the
+          // visitor's zone, with no request made for it.
+          const end = page.locator('time[data-local]');
+          await expect.poll(() => end.textContent()).not.toContain('UTC');
+          expect(await end.textContent()).toMatch(/EST|EDT|GMT-[45]/);
+          expect(await end.getAttribute('datetime')).toBe(MAINTENANCE_UNTIL.toISOString());
+          expect(await page.locator('.note').textContent()).toBe('We are moving to a faster database.');
+          expect(await page.locator('h1').textContent()).toBe('We are doing some planned maintenance');
         }
         if (variant === 'post') expect(await page.locator('.warn').isVisible()).toBe(true);
 
@@ -192,10 +219,10 @@ describe.skipIf(!present && !process.env.CI)('error page in headless Chromium', 
     const page = await context.newPage();
     try {
       await page.setViewportSize({ width: 390, height: 844 });
-      for (const status of [502, 503, 504]) {
-        await page.goto(`${base}/${status}/default`);
+      for (const path of ['502/default', '503/default', '504/default', '503/maintenance', '429/default', '500/default']) {
+        await page.goto(`${base}/${path}`);
         const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-        expect(overflow, `${status}`).toBeLessThanOrEqual(0);
+        expect(overflow, path).toBeLessThanOrEqual(0);
       }
     } finally {
       await page.close();

@@ -50,6 +50,35 @@ describe('npm start (demo/start.js)', () => {
     await demo.waitFor(/✗ #\d+ GET \/api\/hello {2}503 after 1 attempt: upstream answered 503; its Retry-After is longer/);
   });
 
+  it('switches planned maintenance on and off from the control page, asking the upstream nothing', async () => {
+    const on = await send(`${url}/demo/maintenance/start?minutes=5`, { method: 'POST' });
+    expect(on.status).toBe(200);
+    try {
+      await demo.waitFor(/🚧 maintenance ON until \d\d:\d\d:\d\d/);
+      const r = await send(`${url}/api/hello`, { headers: HTML });
+      expect(r.status).toBe(503);
+      expect(Number(r.headers['retry-after'])).toBeGreaterThan(290);
+      expect(r.headers['proxy-status']).toBeUndefined();
+      expect(r.body).toContain('We are doing some planned maintenance');
+      await demo.waitFor(/🚧 GET \/api\/hello {2}503 maintenance, Retry-After \d+ s, upstream not asked/);
+      const control = await send(`${url}/`, { headers: HTML });
+      expect([control.status, control.body]).toEqual([200, expect.stringContaining('action="/demo/maintenance/stop"')]);
+    } finally {
+      expect((await send(`${url}/demo/maintenance/stop`, { method: 'POST' })).body).toBe('maintenance off\n');
+    }
+    await demo.waitFor(/🚧 maintenance off after \d+ s/);
+    expect((await send(`${url}/`, { headers: HTML })).body).toContain('action="/demo/maintenance/start"');
+  });
+
+  it('brands its own 429 and 500', async () => {
+    const busy = await send(`${url}/demo/busy`, { headers: HTML });
+    expect([busy.status, busy.headers['retry-after']]).toEqual([429, '20']);
+    expect(busy.body).toContain('Please slow down a little');
+    const broken = await send(`${url}/demo/broken`, { headers: { accept: 'application/json' } });
+    expect(broken.status).toBe(500);
+    expect(JSON.parse(broken.body)).toMatchObject({ status: 500, title: 'Internal Server Error' });
+  });
+
   it('waits out a one-second Retry-After in flaky mode and prints the wait', async () => {
     const r = await send(`${url}/api/hello`, { headers: { accept: 'application/json' } });
     expect(r.status).toBe(200);

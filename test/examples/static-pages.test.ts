@@ -24,6 +24,8 @@ describe.skipIf(!hasNginx)('examples/static-pages behind nginx', () => {
   let nginx: RunningNginx | undefined;
   let url: string;
   let csp: string;
+  let maintenanceFlag: string;
+  let maintenanceCsp: string;
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'ge-static-'));
@@ -50,7 +52,11 @@ describe.skipIf(!hasNginx)('examples/static-pages behind nginx', () => {
           '        error_page 504 /_gateway-errors/504.$gateway_error_ext;\n    }\n\n    location ^~ /_gateway-errors/ {',
       )
       .replace('alias /var/www/gateway-errors/;', `alias ${out}/;`)
+      .replace('-f /var/www/gateway-errors/maintenance.on', `-f ${out}/maintenance.on`)
+      .replace("PASTE-FROM-headers.json: the Content-Security-Policy of maintenance.html", headers['maintenance.html']!['Content-Security-Policy']!)
       .replace(/style-src 'sha256-PASTE-FROM-headers\.json'; script-src 'none'/, csp.replace(/^.*?(style-src [^;]+; script-src [^;]+).*$/, '$1'));
+    maintenanceFlag = path.join(out, 'maintenance.on');
+    maintenanceCsp = headers['maintenance.html']!['Content-Security-Policy']!;
     expect(server).not.toContain('PASTE-FROM');
     nginx = await startNginx(server, port);
     url = `http://127.0.0.1:${port}`;
@@ -82,6 +88,22 @@ describe.skipIf(!hasNginx)('examples/static-pages behind nginx', () => {
     const problem = JSON.parse(r.body) as Record<string, unknown>;
     expect(problem).toMatchObject({ status: 502, title: 'Bad Gateway' });
     expect(problem.requestId).toBe(r.headers['x-request-id']);
+  });
+
+  it('answers everything with the maintenance page while the flag file exists, and stops when it is gone', async () => {
+    writeFileSync(maintenanceFlag, '');
+    try {
+      const r = await send(`${url}/checkout`, { headers: { accept: 'text/html' } });
+      expect(r.status).toBe(503);
+      expect(r.headers['retry-after']).toBe('30');
+      expect(r.headers['content-security-policy']).toBe(maintenanceCsp);
+      expect(r.body).toContain('<h1>We are doing some planned maintenance</h1>');
+      const json = await send(`${url}/api/orders`, { headers: { accept: 'application/json' } });
+      expect(JSON.parse(json.body)).toMatchObject({ status: 503, maintenance: {} });
+    } finally {
+      rmSync(maintenanceFlag);
+    }
+    expect((await send(`${url}/checkout`, { headers: { accept: 'text/html' } })).status).toBe(502);
   });
 
   it('answers a gateway that does not answer in time with the 504 page', async () => {

@@ -24,6 +24,8 @@ export interface AppSpec {
 export interface MountedApp {
   url: string;
   close(): Promise<void>;
+  /** The app's gatewayErrors(), for its maintenance switch (absent with `errors: false`). */
+  gateway?: { maintenance: import('../../src/core/maintenance.js').MaintenanceSwitch };
 }
 
 export type Mount = (spec: AppSpec) => Promise<MountedApp>;
@@ -45,6 +47,11 @@ async function listen(handler: http.RequestListener): Promise<MountedApp> {
         server.close(() => r());
       }),
   };
+}
+
+/** A rate limit thrown the way http-errors / ctx.throw(429, { headers }) make one. */
+function rateLimited(): Error {
+  return Object.assign(new Error('slow down'), { status: 429, expose: true, headers: { 'Retry-After': '12' } });
 }
 
 /** Errors routes use: a fetch to a closed port (TypeError with cause ECONNREFUSED) and a plain bug. */
@@ -83,11 +90,21 @@ export function expressMount(pkg: 'express' | 'express4' = 'express', throwers?:
     app.get('/throw-bug', () => {
       throw new Error('a bug');
     });
-    if (gateway) app.use(gateway.errorHandler);
-    app.use((err: Error, _req: unknown, res: import('express').Response, _next: unknown) => {
-      res.status(500).type('text/plain').send(`app handler: ${err.message}`);
+    app.get('/own-429', (_req, res) => {
+      res.set('Retry-After', '12').status(429).json({ mine: 429 });
     });
-    return listen(app);
+    app.get('/own-500', (_req, res) => {
+      res.status(500).json({ mine: 500 });
+    });
+    app.get('/throw-429', () => {
+      throw rateLimited();
+    });
+    if (gateway) app.use(gateway.errorHandler);
+    app.use((err: Error & { status?: number; headers?: Record<string, string> }, _req: unknown, res: import('express').Response, _next: unknown) => {
+      if (err.headers) res.set(err.headers);
+      res.status(err.status ?? 500).type('text/plain').send(`app handler: ${err.message}`);
+    });
+    return { ...(await listen(app)), ...(gateway && { gateway }) };
   };
 }
 
@@ -103,12 +120,15 @@ export function koaMount(pkg: 'koa' | 'koa2' = 'koa', throwers?: Throwers): Moun
       try {
         await next();
       } catch (err) {
-        ctx.status = 500;
+        const e = err as Error & { status?: number; headers?: Record<string, string> };
+        if (e.headers) ctx.set(e.headers);
+        ctx.status = e.status ?? 500;
         ctx.type = 'text/plain';
-        ctx.body = `app handler: ${(err as Error).message}`;
+        ctx.body = `app handler: ${e.message}`;
       }
     });
-    if (spec.errors !== false) app.use(koaAdapter.gatewayErrors(spec.errors));
+    const gateway = spec.errors === false ? undefined : koaAdapter.gatewayErrors(spec.errors);
+    if (gateway) app.use(gateway);
     if (spec.parseJson) app.use(bodyParser());
     for (const p of spec.proxies) app.use(koaAdapter.gatewayProxy({ pathFilter: p.prefix, ...p.options } as never));
     app.use(async (ctx) => {
@@ -126,8 +146,17 @@ export function koaMount(pkg: 'koa' | 'koa2' = 'koa', throwers?: Throwers): Moun
         await (throwers?.refused ?? fetchRefused)();
       } else if (ctx.path === '/throw-bug') {
         throw new Error('a bug');
+      } else if (ctx.path === '/own-429') {
+        ctx.set('Retry-After', '12');
+        ctx.status = 429;
+        ctx.body = { mine: 429 };
+      } else if (ctx.path === '/own-500') {
+        ctx.status = 500;
+        ctx.body = { mine: 500 };
+      } else if (ctx.path === '/throw-429') {
+        throw rateLimited();
       }
     });
-    return listen(app.callback());
+    return { ...(await listen(app.callback())), ...(gateway && { gateway }) };
   };
 }

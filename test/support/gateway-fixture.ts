@@ -13,6 +13,8 @@ export interface GatewayFixture {
   key(): string;
   /** Mount an app for this test; it is closed after the test. Returns its base URL. */
   mount(spec: AppSpec): Promise<string>;
+  /** The same, returning the whole app (its gatewayErrors() handle too). */
+  mountApp(spec: AppSpec): Promise<MountedApp>;
 }
 
 export function useGatewayFixture(mountApp: Mount, prefix: string): GatewayFixture {
@@ -38,6 +40,10 @@ export function useGatewayFixture(mountApp: Mount, prefix: string): GatewayFixtu
     async mount(spec) {
       app = await mountApp(spec);
       return app.url;
+    },
+    async mountApp(spec) {
+      app = await mountApp(spec);
+      return app;
     },
   };
 }

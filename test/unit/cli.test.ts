@@ -38,7 +38,7 @@ describe('gateway-errors export', () => {
     ]);
     expect(stdout).toContain(path.join(out, '503.html'));
     expect(readdirSync(out).sort()).toEqual(
-      ['502.html', '502.json', '503.html', '503.json', '504.html', '504.json', 'headers.json'],
+      ['502.html', '502.json', '503.html', '503.json', '504.html', '504.json', 'headers.json', 'maintenance.html', 'maintenance.json'],
     );
 
     const de = BUILTIN_LOCALES.de!;
@@ -72,6 +72,51 @@ describe('gateway-errors export', () => {
     expect(headers['503.html']['Retry-After']).toBe('30');
     expect(headers['502.html']['Retry-After']).toBeUndefined();
   }, 30_000);
+
+  it('writes the maintenance page with its end and message, and the extra statuses asked for', () => {
+    const out = tmp();
+    const { io, sink } = capture();
+    const code = main(
+      ['export', '--out', out, '--extra-statuses', '429,500', '--until', '2030-01-02T14:00:00Z', '--message', 'New checkout <3'],
+      sink,
+    );
+    expect([code, io.stderr]).toEqual([0, '']);
+    expect(readdirSync(out).sort()).toEqual([
+      '429.html', '429.json', '500.html', '500.json', '502.html', '502.json', '503.html', '503.json', '504.html', '504.json',
+      'headers.json', 'maintenance.html', 'maintenance.json',
+    ]);
+    const html = readFileSync(path.join(out, 'maintenance.html'), 'utf8');
+    expect(html).toContain('<h1>We are doing some planned maintenance</h1>');
+    expect(html).toContain('<time datetime="2030-01-02T14:00:00.000Z" data-local>');
+    expect(html).toContain('<p class="note">New checkout &lt;3</p>');
+    expect(JSON.parse(readFileSync(path.join(out, 'maintenance.json'), 'utf8'))).toEqual({
+      type: 'about:blank',
+      title: 'Service Unavailable',
+      status: 503,
+      detail: 'The site is down for planned work and will be back soon.',
+      retryAfter: 30,
+      maintenance: { until: '2030-01-02T14:00:00.000Z', message: 'New checkout <3' },
+    });
+    const headers = JSON.parse(readFileSync(path.join(out, 'headers.json'), 'utf8'));
+    expect(headers['maintenance.html']['Retry-After']).toBe('30');
+    // The inline script that shows the end in the visitor's zone is hashed into the policy.
+    const script = [...html.matchAll(/<script>([\s\S]*?)<\/script>/g)].map((m) => m[1]!).find((s) => s.includes('Intl.DateTimeFormat'))!;
+    expect(headers['maintenance.html']['Content-Security-Policy']).toContain(`'sha256-${createHash('sha256').update(script).digest('base64')}'`);
+    expect(readFileSync(path.join(out, '429.html'), 'utf8')).toContain('<h1>Please slow down a little</h1>');
+    expect(JSON.parse(readFileSync(path.join(out, '500.json'), 'utf8'))).toMatchObject({ status: 500, title: 'Internal Server Error' });
+    expect(headers['429.html']['Retry-After']).toBeUndefined();
+  });
+
+  it.each([
+    [['--extra-statuses', '404'], '--extra-statuses'],
+    [['--until', 'at two'], '--until'],
+  ])('refuses %j before writing anything', (args, flag) => {
+    const out = path.join(tmp(), 'pages');
+    const { io, sink } = capture();
+    expect(main(['export', '--out', out, ...args], sink)).toBe(1);
+    expect(io.stderr).toContain(flag);
+    expect(existsSync(out)).toBe(false);
+  });
 
   it('leaves out the reference and time rows a static page cannot know', () => {
     const out = tmp();

@@ -37,6 +37,13 @@ describe('built-in locales', () => {
     const messages = BUILTIN_LOCALES[lang]!;
     expect(messages.retryIn).toContain('{seconds}');
     expect(messages.retryInMinutes).toContain('{minutes}');
+    expect(messages.maintenance.until).toContain('{time}');
+  });
+
+  it.each(Object.keys(BUILTIN_LOCALES).filter((l) => l !== 'en'))('%s has its own words for 429, 500 and maintenance', (lang) => {
+    const messages = BUILTIN_LOCALES[lang]!;
+    for (const status of ['429', '500'] as const) expect(messages.statuses[status].headline).not.toBe(en.statuses[status].headline);
+    expect(messages.maintenance.detail).not.toBe(en.maintenance.detail);
   });
 
   it('is frozen', () => {
@@ -87,7 +94,9 @@ describe('createCatalog', () => {
   it.each([
     [{ fr: { reference: 42 } }, 'locales.fr.reference'],
     [{ fr: { refernce: 'Réf' } }, 'locales.fr.refernce'],
-    [{ fr: { statuses: { '500': { title: 'x' } } } }, 'locales.fr.statuses.500'],
+    [{ fr: { statuses: { '418': { title: 'x' } } } }, 'locales.fr.statuses.418'],
+    [{ fr: { maintenance: { titel: 'x' } } }, 'locales.fr.maintenance.titel'],
+    [{ fr: { maintenance: 'x' } }, 'locales.fr.maintenance'],
     [{ fr: { statuses: { '503': { titel: 'x' } } } }, 'locales.fr.statuses.503.titel'],
     [{ fr: { statuses: { '503': 'x' } } }, 'locales.fr.statuses.503'],
     [{ fr: 'bonjour' }, 'locales.fr'],

@@ -62,6 +62,28 @@ const errorsCases: Case[] = [
   ['a bodyLimit given as a string', { bodyLimit: '1mb' }, 'options.bodyLimit'],
   // templates
   ['a templates that is not a path', { templates: 5 }, 'options.templates'],
+  // extraStatuses
+  ['an extraStatuses that is not an array', { extraStatuses: 429 }, 'options.extraStatuses'],
+  ['an extraStatuses with a status that has no page', { extraStatuses: [429, 404] }, 'options.extraStatuses'],
+  ['an extraStatuses with a status as a string', { extraStatuses: ['500'] }, 'options.extraStatuses'],
+  // maintenance
+  ['a maintenance that is not an object', { maintenance: true }, 'options.maintenance'],
+  ['an unknown maintenance key', { maintenance: { on: true } }, 'options.maintenance.on'],
+  ['a maintenance.active that is a string', { maintenance: { active: 'yes' } }, 'options.maintenance.active'],
+  ['a maintenance.until that is not a date', { maintenance: { until: 'at two' } }, 'options.maintenance.until'],
+  ['a maintenance.until that is an invalid Date', { maintenance: { until: new Date(Number.NaN) } }, 'options.maintenance.until'],
+  ['a maintenance.until given as a number', { maintenance: { until: 1_800_000_000_000 } }, 'options.maintenance.until'],
+  ['a maintenance.message longer than 500 characters', { maintenance: { message: 'x'.repeat(501) } }, 'options.maintenance.message'],
+  ['a maintenance.retryAfter above one day', { maintenance: { retryAfter: 86_401 } }, 'options.maintenance.retryAfter'],
+  ['a maintenance.allow that is a string', { maintenance: { allow: '/healthz' } }, 'options.maintenance.allow'],
+  ['a maintenance.allow path without a leading slash', { maintenance: { allow: ['healthz'] } }, 'options.maintenance.allow'],
+  ['a maintenance.allow with a * inside', { maintenance: { allow: ['/a*/b'] } }, 'options.maintenance.allow'],
+  ['a maintenance.allow that lets everything through', { maintenance: { allow: ['/*'] } }, 'options.maintenance.allow'],
+  ['a maintenance.allow with a query', { maintenance: { allow: ['/status?x=1'] } }, 'options.maintenance.allow'],
+  ['a maintenance.bypass that is not a function', { maintenance: { bypass: true } }, 'options.maintenance.bypass'],
+  // maintenance events
+  ['an onMaintenanceStart that is not a function', { onMaintenanceStart: 'log' }, 'options.onMaintenanceStart'],
+  ['a logger without warn()', { logger: { info() {} } }, 'logger'],
   // brand
   ['a null brand', { brand: null }, 'brand'],
   ['a brand that is a string', { brand: 'Acme' }, 'brand'],
@@ -154,6 +176,8 @@ const proxyCases: Case[] = [
   ['an errors.proxyName with a space', { errors: { proxyName: 'my proxy' } }, 'errors.proxyName'],
   ['an errors.retryAfter above one day', { errors: { retryAfter: 100_000 } }, 'errors.retryAfter'],
   ['an errors.expose that is a string', { errors: { expose: 'true' } }, 'errors.expose'],
+  ['an errors.maintenance (maintenance runs in gatewayErrors())', { errors: { maintenance: {} } }, 'errors.maintenance'],
+  ['an errors.extraStatuses with 404', { errors: { extraStatuses: [404] } }, 'errors.extraStatuses'],
 ];
 
 describe.each(adapters)('options of %s', (_name, adapter) => {
@@ -187,10 +211,25 @@ describe.each(adapters)('options of %s', (_name, adapter) => {
         retryAfter: 86_400,
         expose: true,
         keepUpstreamBody: true,
-        locales: { 'pt-BR': { statuses: { 503: { title: 'Serviço indisponível' } } } },
+        locales: { 'pt-BR': { statuses: { 503: { title: 'Serviço indisponível' } }, maintenance: { title: 'Em manutenção' } } },
         bodyLimit: 0,
+        extraStatuses: [429, 500],
+        maintenance: {
+          active: false,
+          until: new Date('2030-01-01T14:00:00Z'),
+          message: 'Upgrading.',
+          retryAfter: 86_400,
+          allow: ['/healthz', '/status/*', '/'],
+          bypass: () => false,
+        },
+        onMaintenanceStart: () => undefined,
+        onMaintenanceStop: () => undefined,
+        onMaintenanceAnswer: () => undefined,
+        logger: { info: () => undefined, warn: () => undefined },
       });
       expect(all).toBeTypeOf('function');
+      expect(all.maintenance.state()).toEqual({ active: false });
+      expect(adapter.gatewayErrors({ maintenance: { until: '2020-01-01T00:00:00Z', active: true } }).maintenance.state().active).toBe(true);
       expect(adapter.gatewayErrors({ retryAfter: 0 })).toBeTypeOf('function');
     });
 
