@@ -39,9 +39,13 @@ export {
   type MaintenanceStopEvent,
   type MaintenanceAnswerEvent,
   type MaintenanceHooks,
+  type TargetEjectEvent,
+  type TargetReturnEvent,
   type GatewayHooks,
   type GatewayLogger,
 } from './core/events.js';
 export { BUDGET_DEFAULTS, type RetryBudgetOptions } from './core/budget.js';
 export { CIRCUIT_DEFAULTS, type CircuitOptions } from './core/circuit.js';
+export { HEALTH_CHECK_DEFAULTS, OUTLIER_DEFAULTS, type HealthCheckOptions, type OutlierOptions, type TargetSpec, type TargetState } from './core/targets.js';
+export type { ProxyState } from './core/proxy.js';
 export type { MaintenanceOptions, MaintenanceState, MaintenanceSwitch, MaintenanceWindow } from './core/maintenance.js';

@@ -1,9 +1,15 @@
 /**
- * A circuit breaker per upstream, on cockatiel's CircuitBreakerPolicy: it opens on N consecutive
- * failures OR on a failure rate over a time window (cockatiel takes one breaker, so a small
- * composite asks both). While open, requests are answered at once — no socket, no wait — with the
- * seconds until the next probe as Retry-After. Half-open lets ONE probe through; cockatiel would
- * queue the others behind it, which for a gateway means piling up clients, so they fast-fail too.
+ * A circuit breaker per upstream, on cockatiel's CircuitBreakerPolicy. It counts client requests
+ * by their final outcome (after retries), never the attempts inside one, and opens only when at
+ * least half of them failed over a window with enough traffic to judge: Hystrix's rule (20
+ * requests in 10 s, 50 %), as resilience4j and Polly need a volume too. One broken route of an
+ * otherwise healthy upstream stays below that rate, so it never takes the healthy routes down
+ * with it; a wholly failing upstream crosses it within seconds. An opt-in `consecutiveFailures`
+ * opens on that many failed requests in a row as well.
+ *
+ * While open, requests are answered at once — no socket, no wait — with the seconds until the
+ * next probe as Retry-After. Half-open lets ONE probe request through; cockatiel would queue the
+ * others behind it, which for a gateway means piling up clients, so they fast-fail too.
  */
 import {
   CircuitBreakerPolicy,
@@ -17,23 +23,23 @@ import {
 } from 'cockatiel';
 
 export interface CircuitOptions {
-  /** Open after this many failed attempts in a row. @default 5 */
+  /** Also open after this many failed requests in a row; `0` leaves it to the rate. @default 0 */
   consecutiveFailures?: number;
-  /** Open when more than this fraction (strictly between 0 and 1) of attempts fails within `window`... @default 0.5 */
+  /** Open when more than this fraction (strictly between 0 and 1) of requests fails within `window`... @default 0.5 */
   failureRate?: number;
   /** ...measured over this many ms... @default 10000 */
   window?: number;
-  /** ...once at least this many attempts per second were seen (no verdicts on a trickle). @default 2 */
+  /** ...once at least this many requests per second were seen (no verdicts on a trickle). @default 2 */
   minimumRps?: number;
   /** ms the circuit stays open before one probe is let through. @default 5000 */
   halfOpenAfter?: number;
 }
 
 export const CIRCUIT_DEFAULTS = Object.freeze({
-  consecutiveFailures: 5, // a restart or a crash, not a blip
-  failureRate: 0.5, // half of all attempts failing is an outage even when some succeed
-  window: 10_000, // ms
-  minimumRps: 2, // 20 attempts in the window before the rate counts
+  consecutiveFailures: 0, // off: a run of failures on one broken route says nothing of the others
+  failureRate: 0.5, // Hystrix's errorThresholdPercentage: half of all requests failing is an outage
+  window: 10_000, // ms; Hystrix's metrics.rollingStats.timeInMilliseconds
+  minimumRps: 2, // 20 requests in the window before the rate counts (Hystrix's requestVolumeThreshold)
   halfOpenAfter: 5_000, // ms; Hystrix's sleep window: quick recovery, little probing load
 });
 
@@ -65,9 +71,14 @@ class EitherBreaker implements IBreaker {
 export interface Circuit<T> {
   /** Seconds until the next probe when requests must fail fast now; undefined when they may go. */
   blockedFor(): number | undefined;
-  /** Run one attempt through the breaker; results for which `failed` is true count against it. */
+  /** Run one request through the breaker; its outcome counts as `verdict` says. */
   run(fn: () => Promise<T>): Promise<T | typeof OPEN>;
+  /** For `proxy.state()`. */
+  state(): 'closed' | 'open' | 'half-open';
 }
+
+/** How a request's outcome counts: against the upstream, for it, or not at all (the client left). */
+export type Verdict = 'failure' | 'success' | 'neutral';
 
 /** Returned by `run` when the breaker refused the attempt. */
 export const OPEN: unique symbol = Symbol('circuit-open');
@@ -77,11 +88,10 @@ export interface CircuitEvents {
   onClose(): void;
 }
 
-export function createCircuit<T>(o: Required<CircuitOptions>, failed: (r: T) => boolean, events: CircuitEvents): Circuit<T> {
-  const breaker = new EitherBreaker(
-    new ConsecutiveBreaker(o.consecutiveFailures),
-    new SamplingBreaker({ threshold: o.failureRate, duration: o.window, minimumRps: o.minimumRps }),
-  );
+export function createCircuit<T>(o: Required<CircuitOptions>, verdict: (r: T) => Verdict, events: CircuitEvents): Circuit<T> {
+  const rate = new SamplingBreaker({ threshold: o.failureRate, duration: o.window, minimumRps: o.minimumRps });
+  const breaker: IBreaker = o.consecutiveFailures > 0 ? new EitherBreaker(new ConsecutiveBreaker(o.consecutiveFailures), rate) : rate;
+  const failed = (r: T) => verdict(r) === 'failure';
   const policy: CircuitBreakerPolicy = circuitBreaker(handleWhenResult((r) => failed(r as T)), { halfOpenAfter: o.halfOpenAfter, breaker });
   const guarded = (fn: () => Promise<T>): Promise<T | typeof OPEN> =>
     policy.execute(fn).catch((err: unknown) => {
@@ -95,6 +105,10 @@ export function createCircuit<T>(o: Required<CircuitOptions>, failed: (r: T) => 
   });
   policy.onReset(() => events.onClose());
   return {
+    state() {
+      const state = policy.state;
+      return state === CircuitState.Closed ? 'closed' : state === CircuitState.HalfOpen ? 'half-open' : 'open';
+    },
     blockedFor() {
       const state = policy.state;
       if (state === CircuitState.Closed) return undefined;
@@ -105,16 +119,18 @@ export function createCircuit<T>(o: Required<CircuitOptions>, failed: (r: T) => 
     run(fn) {
       if (policy.state !== CircuitState.Closed) return guarded(fn);
       // Closed, the common case: what cockatiel's execute() does in this state — a success goes
-      // to the breaker as a closed-state success — without its two async functions waiting out
-      // the whole upstream round trip for every request. A failure still goes through execute(),
-      // which counts it and opens the circuit when the breaker says so; if the circuit left the
-      // closed state meanwhile (others' failures opened it), there is nothing left to decide.
+      // to the breaker as a closed-state success (a neutral outcome goes nowhere) — without its
+      // two async functions waiting out the whole upstream round trip for every request. A
+      // failure still goes through execute(), which counts it and opens the circuit when the
+      // breaker says so; if the circuit left the closed state meanwhile (others' failures opened
+      // it), there is nothing left to decide.
       return fn().then((r) => {
-        if (failed(r)) {
+        const v = verdict(r);
+        if (v === 'failure') {
           if (policy.state !== CircuitState.Closed) return r;
-          return guarded(() => Promise.resolve(r)).then(() => r); // counted; the attempt's result stands
+          return guarded(() => Promise.resolve(r)).then(() => r); // counted; the request's result stands
         }
-        breaker.success(CircuitState.Closed);
+        if (v === 'success') breaker.success(CircuitState.Closed);
         return r;
       });
     },

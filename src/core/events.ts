@@ -46,6 +46,27 @@ export interface CircuitCloseEvent {
   readonly upstream: string;
 }
 
+/** Payload of `onTargetEject` and `gateway-errors:target-eject`: a target stops getting traffic. */
+export interface TargetEjectEvent {
+  /** The gatewayProxy()'s upstream group. */
+  readonly upstream: string;
+  readonly target: string;
+  /** `consecutive_failures` (outlier detection) or `health_check` (active checks). */
+  readonly reason: 'consecutive_failures' | 'health_check';
+  /** When an outlier ejection ends, ISO 8601 (a failing health check lasts until a good one). */
+  readonly until?: string;
+  /** Times the target was ejected so far. */
+  readonly ejections: number;
+}
+
+/** Payload of `onTargetReturn` and `gateway-errors:target-return`: a target gets traffic again. */
+export interface TargetReturnEvent {
+  readonly upstream: string;
+  readonly target: string;
+  /** `ejection_ended` (its time ran out) or `health_check` (good probes). */
+  readonly reason: 'ejection_ended' | 'health_check';
+}
+
 /** The hooks a `gatewayProxy()` accepts. */
 export interface GatewayHooks {
   /** Before each retry's wait. */
@@ -56,6 +77,10 @@ export interface GatewayHooks {
   onCircuitOpen?: (event: CircuitOpenEvent) => void;
   /** When an upstream's circuit closes again after a successful probe. */
   onCircuitClose?: (event: CircuitCloseEvent) => void;
+  /** When one of several `targets` is ejected (outlier detection) or fails its health checks. */
+  onTargetEject?: (event: TargetEjectEvent) => void;
+  /** When an ejected or unhealthy target gets traffic again. */
+  onTargetReturn?: (event: TargetReturnEvent) => void;
 }
 
 /** The subset of pino's (and console's) interface used for one line per event. */
@@ -70,6 +95,8 @@ export const CHANNELS = Object.freeze({
   giveUp: 'gateway-errors:give-up',
   circuitOpen: 'gateway-errors:circuit-open',
   circuitClose: 'gateway-errors:circuit-close',
+  targetEject: 'gateway-errors:target-eject',
+  targetReturn: 'gateway-errors:target-return',
   maintenanceStart: 'gateway-errors:maintenance-start',
   maintenanceStop: 'gateway-errors:maintenance-stop',
   maintenanceAnswer: 'gateway-errors:maintenance-answer',
@@ -80,6 +107,8 @@ const channels = {
   giveUp: diagnostics.channel(CHANNELS.giveUp),
   circuitOpen: diagnostics.channel(CHANNELS.circuitOpen),
   circuitClose: diagnostics.channel(CHANNELS.circuitClose),
+  targetEject: diagnostics.channel(CHANNELS.targetEject),
+  targetReturn: diagnostics.channel(CHANNELS.targetReturn),
 };
 
 export interface Emitter {
@@ -87,6 +116,8 @@ export interface Emitter {
   giveUp(e: GiveUpEvent): void;
   circuitOpen(e: CircuitOpenEvent): void;
   circuitClose(e: CircuitCloseEvent): void;
+  targetEject(e: TargetEjectEvent): void;
+  targetReturn(e: TargetReturnEvent): void;
 }
 
 /** Logged without the Failure's `cause`, which may hold upstream internals. */
@@ -117,6 +148,16 @@ export function createEmitter(hooks: GatewayHooks, logger: GatewayLogger | undef
       hooks.onCircuitClose?.(e);
       if (channels.circuitClose.hasSubscribers) channels.circuitClose.publish(e);
       logger?.info({ event: 'circuit-close', ...e }, `gateway-errors: circuit to ${e.upstream} closed`);
+    },
+    targetEject(e) {
+      hooks.onTargetEject?.(e);
+      if (channels.targetEject.hasSubscribers) channels.targetEject.publish(e);
+      logger?.warn({ event: 'target-eject', ...e }, `gateway-errors: target ${e.target} ejected (${e.reason})`);
+    },
+    targetReturn(e) {
+      hooks.onTargetReturn?.(e);
+      if (channels.targetReturn.hasSubscribers) channels.targetReturn.publish(e);
+      logger?.info({ event: 'target-return', ...e }, `gateway-errors: target ${e.target} back (${e.reason})`);
     },
   };
 }

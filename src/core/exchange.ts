@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pRetry from 'p-retry';
 import webOutgoing from 'http-proxy/lib/http-proxy/passes/web-outgoing.js';
 import { bodySource, type BodySource } from './body.js';
-import { OPEN } from './circuit.js';
+import { OPEN, type Verdict } from './circuit.js';
 import { classifyError, failureOf } from './classify.js';
 import type { Emitter } from './events.js';
 import { isReplayable, type NormalizedProxyExtras, type NormalizedRetryPolicy } from './options.js';
@@ -19,6 +19,7 @@ import { dropHopByHop, hop, sentHopByHop, type ProxyServerLike } from './hop.js'
 import { decideRetry } from './retry.js';
 import { parseRetryAfter } from './retry-after.js';
 import type { Failure, ProxyErrorType, Reply } from './types.js';
+import type { Target, TargetSet } from './targets.js';
 import type { Upstream } from './upstream.js';
 
 /** What an adapter provides for one request. */
@@ -43,15 +44,18 @@ export const kHandled = Symbol.for('gateway-errors.handled');
 export type Req = IncomingMessage & { originalUrl?: string };
 type Res = ServerResponse & { [kHandled]?: boolean };
 
-/** One attempt's result. */
+/** One attempt's result. `unsent`: the attempt failed before its connection was made, so no byte of the request left. */
 export type AttemptResult =
   | { kind: 'response'; proxyRes: IncomingMessage }
-  | { kind: 'failed'; failure: Failure; retryable: boolean; retryAfter?: number; proxyRes?: IncomingMessage }
+  | { kind: 'failed'; failure: Failure; retryable: boolean; retryAfter?: number; proxyRes?: IncomingMessage; unsent?: boolean }
   | { kind: 'error'; error: unknown }
   | { kind: 'aborted' };
 
-/** What the circuit counts against an upstream: failed attempts, not app errors or client aborts. */
-export const attemptFailed = (r: AttemptResult): boolean => r.kind === 'failed';
+/**
+ * How a request's (or an attempt's) outcome counts for the upstream's health: a gateway failure
+ * against it, any answer for it, an app error or a client that left not at all.
+ */
+export const verdictOf = (r: AttemptResult): Verdict => (r.kind === 'failed' ? 'failure' : r.kind === 'response' ? 'success' : 'neutral');
 
 export type WebFn = (
   req: IncomingMessage,
@@ -68,6 +72,8 @@ export interface EngineContext {
   readonly userHandlesResponse: boolean;
   /** Options only http-proxy's own `web()` handles are set: attempts go through it, not `hop`. */
   readonly viaWeb: boolean;
+  /** `targets`: each attempt picks its own. */
+  readonly targets: TargetSet | undefined;
   /**
    * The exchange of each request in flight, for the hook in http-proxy-middleware's call to
    * `web()`. A WeakMap, not a property of the request: on Express each property added to a request
@@ -143,6 +149,8 @@ export class Exchange {
   streaming: IncomingMessage | undefined;
   private attempts = 0;
   private giveUpReason = 'retries_exhausted';
+  /** `targets` this request's attempts went to. */
+  private tried: Set<Target> | undefined;
   private upstream: Upstream<AttemptResult> | undefined;
   /** Listener counts on req before the first attempt: http-proxy's web() adds to them per call. */
   private baseAborted = 0;
@@ -196,7 +204,10 @@ export class Exchange {
 
     const replayableRequest = policy !== false && policy.retries > 0 && isReplayable(req.method, req.headers, policy);
     try {
-      const source = bodySource(req, replayableRequest, policy === false ? 0 : policy.bodyLimit, this.hooks.parsedBody);
+      // Read into memory (up to the limit) whenever another attempt could follow: an idempotent
+      // request may be replayed, and any request may be sent again when no byte of it left
+      // (nginx buffers request bodies for the same reason: proxy_request_buffering).
+      const source = bodySource(req, policy !== false && policy.retries > 0, policy === false ? 0 : policy.bodyLimit, this.hooks.parsedBody);
       this.body = source instanceof Promise ? await source : source; // no wait for a body already at hand
     } catch (err) {
       if (this.clientGone) return this.finish();
@@ -210,12 +221,19 @@ export class Exchange {
       this.baseError = req.listenerCount('error');
     }
 
-    const once = (n: number): Promise<AttemptResult> => {
+    const attempt = (n: number): Promise<AttemptResult> => {
       this.attempts = n;
       if (n > 1) this.resetRequest(xfwd);
       return new Promise<AttemptResult>((resolve) => {
         const a = new Attempt(this, resolve);
         this.current = a;
+        if (ctx.targets !== undefined) {
+          const t = ctx.targets.pick(this.tried);
+          (this.tried ??= new Set()).add(t);
+          t.active++;
+          a.target = t;
+          options.target = t.legacy;
+        }
         if (this.deadlineAt > 0 && this.deadlineAt <= Date.now()) return a.timeout('http_response_timeout');
         // `options` is this request's own copy (http-proxy-middleware makes one per request).
         options.selfHandleResponse = true;
@@ -228,22 +246,33 @@ export class Exchange {
         }
       });
     };
-    const circuit = upstream.circuit;
+    // The whole request, retries and all: the circuit counts its final outcome, not its attempts.
     // Promise chains, not async functions: an attempt lasts a whole upstream round trip, and each
     // async function awaiting it would keep a suspended frame per request for that long.
-    const attempt = (n: number): Promise<AttemptResult> => {
-      if (circuit === undefined) return once(n);
-      return circuit.run(() => once(n)).then((r) => (r === OPEN ? this.circuitOpen(circuit.blockedFor() ?? 1) : r));
-    };
-
+    const request = (): Promise<AttemptResult> =>
+      attempt(1).then((first) => {
+        if (first.kind !== 'failed' || policy === false) return first;
+        if (!this.mayResend(first, replayableRequest)) {
+          this.giveUpReason = 'not_replayable';
+          return first;
+        }
+        return this.retry(first, attempt, policy, replayableRequest);
+      });
+    const circuit = upstream.circuit;
+    const outcome = circuit === undefined ? request() : circuit.run(request).then((r) => (r === OPEN ? this.circuitOpen(circuit.blockedFor() ?? 1) : r));
     // Returned, not awaited: no suspended frame of this function for the whole round trip.
-    return attempt(1).then((result) => {
-      if (result.kind === 'failed' && policy !== false) {
-        if (!replayableRequest) this.giveUpReason = 'not_replayable';
-        else if (this.body.replayable) return this.retry(result, attempt, policy).then((r) => this.conclude(r));
-      }
-      this.conclude(result);
-    });
+    return outcome.then((r) => this.conclude(r));
+  }
+
+  /**
+   * Whether a failed attempt may be followed by another: the request may be replayed (an
+   * idempotent method or Idempotency-Key), or nothing of it left — the connection was never made
+   * (refused, DNS, connect timeout) — so sending it again, to another target or the same one,
+   * cannot run it twice (what nginx does for non-idempotent requests). Either way the body must be
+   * in memory.
+   */
+  private mayResend(r: AttemptResult & { kind: 'failed' }, replayableRequest: boolean): boolean {
+    return this.body.replayable && (replayableRequest || r.unsent === true);
   }
 
   /**
@@ -254,6 +283,7 @@ export class Exchange {
     first: AttemptResult,
     attempt: (n: number) => Promise<AttemptResult>,
     policy: NormalizedRetryPolicy,
+    replayableRequest: boolean,
   ): Promise<AttemptResult> {
     const settle = (err: unknown): AttemptResult => {
       if (err instanceof AttemptFailed) return err.result;
@@ -261,7 +291,7 @@ export class Exchange {
       return { kind: 'error', error: err };
     };
     try {
-      if (!(await this.shouldRetry(first, 0, policy))) return first;
+      if (!(await this.shouldRetry(first, 0, policy, replayableRequest))) return first;
     } catch (err) {
       return this.clientGone ? { kind: 'aborted' } : settle(err);
     }
@@ -279,16 +309,16 @@ export class Exchange {
         minTimeout: 0,
         maxTimeout: 0,
         signal: this.signal,
-        shouldRetry: ({ error, retriesConsumed }) => this.shouldRetry((error as AttemptFailed).result, retriesConsumed + 1, policy),
+        shouldRetry: ({ error, retriesConsumed }) => this.shouldRetry((error as AttemptFailed).result, retriesConsumed + 1, policy, replayableRequest),
       },
     ).catch(settle);
   }
 
-  private async shouldRetry(r: AttemptResult | undefined, retriesConsumed: number, policy: NormalizedRetryPolicy): Promise<boolean> {
+  private async shouldRetry(r: AttemptResult | undefined, retriesConsumed: number, policy: NormalizedRetryPolicy, replayableRequest: boolean): Promise<boolean> {
     if (r?.kind !== 'failed') return false;
     const decision = decideRetry({
       policy,
-      replayable: true,
+      replayable: this.mayResend(r, replayableRequest),
       retriesUsed: retriesConsumed,
       retryable: r.retryable,
       retryAfter: r.retryAfter,
@@ -544,7 +574,11 @@ function noReader(proxyRes: IncomingMessage): boolean {
 export class Attempt {
   proxyReq: ClientRequest | undefined;
   options: Record<string, unknown> = {};
+  /** Which of `targets` it went to. */
+  target: Target | undefined;
   private settled = false;
+  /** Its connection was made: from here on bytes of the request may have left. */
+  private connected = false;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -584,11 +618,11 @@ export class Attempt {
     if (socket.connecting) {
       this.arm('connection_timeout', connectTimeout);
       socket.once('connect', () => {
-        this.x.reached = true;
+        this.connected = this.x.reached = true;
         this.arm('http_response_timeout', responseTimeout);
       });
     } else {
-      this.x.reached = true;
+      this.connected = this.x.reached = true;
       this.arm('http_response_timeout', responseTimeout);
     }
   }
@@ -617,6 +651,7 @@ export class Attempt {
     if (this.settled) return;
     this.settled = true;
     clearTimeout(this.timer);
+    if (this.target !== undefined) this.x.ctx.targets!.settled(this.target, verdictOf(r));
     this.resolve(r);
   }
 
@@ -627,6 +662,7 @@ export class Attempt {
       retryable,
       ...(failure.retryAfter !== undefined && { retryAfter: failure.retryAfter }),
       ...(proxyRes && { proxyRes }),
+      ...(!this.connected && { unsent: true }),
     });
   }
 

@@ -35,6 +35,8 @@ export interface ProxyServerLike {
 }
 
 type Url = nodeUrl.Url;
+/** A target as http-proxy works with it. */
+export type LegacyUrl = Url;
 /** The legacy `Url` class: exported by node:url, though its types declare only the interface. */
 const LegacyUrl = (nodeUrl as unknown as { Url: new () => Url }).Url;
 
@@ -47,7 +49,7 @@ let lastParsed: Url | undefined;
  * A `Url` instance, because http-proxy's redirect rewriting hands the target to `url.parse()`,
  * which returns a `Url` unchanged and rejects any other object.
  */
-function legacyTarget(target: string): Url {
+export function parseTarget(target: string): Url {
   if (target === lastTarget) return lastParsed!;
   const u = new URL(target);
   const hostname = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
@@ -83,7 +85,7 @@ export function hop(
   body: Readable | undefined,
   a: HopAttempt,
 ): void {
-  if (typeof options.target === 'string') options.target = legacyTarget(options.target);
+  if (typeof options.target === 'string') options.target = parseTarget(options.target);
   // The proxy server's passes in their order, `send` standing in for http-proxy's own `stream`
   // (a pass a plugin added after it still runs after it); as in http-proxy, a pass that returns
   // true has handled the request, and a plugin that replaced `stream` sends it its own way.

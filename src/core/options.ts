@@ -7,6 +7,7 @@ import { BUDGET_DEFAULTS, type RetryBudgetOptions } from './budget.js';
 import { CIRCUIT_DEFAULTS, type CircuitOptions } from './circuit.js';
 import type { GatewayHooks, GatewayLogger, MaintenanceHooks } from './events.js';
 import type { MaintenanceOptions, MaintenanceWindow } from './maintenance.js';
+import { HEALTH_CHECK_DEFAULTS, OUTLIER_DEFAULTS, type HealthCheckOptions, type NormalizedHealthCheck, type NormalizedOutlier, type OutlierOptions, type TargetSpec } from './targets.js';
 import type { Brand, ExtraStatus } from './types.js';
 
 /** The HTTP methods RFC 9110 §9.2.2 defines as idempotent. */
@@ -153,6 +154,16 @@ export interface GatewayProxyExtras<TReq = unknown> extends GatewayHooks {
   maxConcurrent?: number;
   /** Options of the `gatewayErrors()` whose answers this proxy gives when none is installed before it. */
   errors?: GatewayErrorsOptions;
+  /**
+   * Several upstream targets, load-balanced (power of two choices on requests in flight, by
+   * weight), with retries going to a target not yet tried and passive ejection of failing ones.
+   * Mutually exclusive with `target` and `router`.
+   */
+  targets?: ReadonlyArray<string | TargetSpec>;
+  /** Outlier detection for `targets`; `false` never ejects. @default see OUTLIER_DEFAULTS */
+  outlier?: OutlierOptions | false;
+  /** Active health checks of each of `targets`. @default none */
+  healthCheck?: HealthCheckOptions;
 }
 
 export const PROXY_DEFAULTS = Object.freeze({
@@ -368,6 +379,9 @@ export interface NormalizedProxyExtras {
   readonly circuit: Required<CircuitOptions> | false;
   readonly hooks: GatewayHooks;
   readonly logger: GatewayLogger | undefined;
+  readonly targets: readonly { readonly url: string; readonly weight: number }[] | undefined;
+  readonly outlier: NormalizedOutlier | false;
+  readonly healthCheck: NormalizedHealthCheck | undefined;
 }
 
 function checkRatio(name: string, value: unknown): number {
@@ -404,7 +418,6 @@ function normalizeCircuit(value: unknown): Required<CircuitOptions> | false {
   const o = checkObject('circuit', or(value, {}));
   checkKeys('circuit', o, ['consecutiveFailures', 'failureRate', 'window', 'minimumRps', 'halfOpenAfter']);
   const consecutiveFailures = checkCount('circuit.consecutiveFailures', or(o.consecutiveFailures, CIRCUIT_DEFAULTS.consecutiveFailures), 1_000_000);
-  if (consecutiveFailures < 1) fail('circuit.consecutiveFailures', 'at least 1', consecutiveFailures);
   const window = checkCount('circuit.window', or(o.window, CIRCUIT_DEFAULTS.window), 3_600_000);
   if (window < 1000) fail('circuit.window', 'at least 1000 (ms)', window);
   return Object.freeze({
@@ -446,8 +459,73 @@ export function normalizeProxyExtras(o: Record<string, unknown>): NormalizedProx
       onGiveUp: checkHook<GatewayHooks['onGiveUp']>('onGiveUp', o.onGiveUp),
       onCircuitOpen: checkHook<GatewayHooks['onCircuitOpen']>('onCircuitOpen', o.onCircuitOpen),
       onCircuitClose: checkHook<GatewayHooks['onCircuitClose']>('onCircuitClose', o.onCircuitClose),
+      onTargetEject: checkHook<GatewayHooks['onTargetEject']>('onTargetEject', o.onTargetEject),
+      onTargetReturn: checkHook<GatewayHooks['onTargetReturn']>('onTargetReturn', o.onTargetReturn),
     }),
     logger: checkLogger(o.logger),
+    targets: normalizeTargets(o.targets, o),
+    outlier: normalizeOutlier(o.outlier),
+    healthCheck: normalizeHealthCheck(o.healthCheck),
+  });
+}
+
+function normalizeTargets(value: unknown, o: Record<string, unknown>): { url: string; weight: number }[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || value.length === 0) fail('targets', 'a non-empty array of URLs or { url, weight }', value);
+  if (o.target !== undefined || o.router !== undefined) {
+    throw new TypeError('gateway-errors: `targets` replaces `target` and `router`; give one of them, not both.');
+  }
+  const seen = new Set<string>();
+  let protocol: string | undefined;
+  return value.map((entry: unknown, i: number) => {
+    const spec = typeof entry === 'string' ? { url: entry } : checkObject(`targets[${i}]`, entry);
+    if (typeof spec !== 'string') checkKeys(`targets[${i}]`, spec as Record<string, unknown>, ['url', 'weight']);
+    const { url, weight = 1 } = spec as { url?: unknown; weight?: unknown };
+    if (typeof url !== 'string' || !URL.canParse(url) || !/^https?:$/.test(new URL(url).protocol)) {
+      fail(`targets[${i}]${typeof entry === 'string' ? '' : '.url'}`, 'an http(s) URL', url);
+    }
+    const origin = new URL(url).href;
+    if (seen.has(origin)) fail(`targets[${i}]`, 'a URL not listed before', url);
+    // One keep-alive agent per gatewayProxy(), of one protocol.
+    protocol ??= new URL(url).protocol;
+    if (new URL(url).protocol !== protocol) fail(`targets[${i}]`, `a ${protocol} URL like the first target`, url);
+    seen.add(origin);
+    const w = checkCount(`targets[${i}].weight`, weight, 1000);
+    if (w < 1) fail(`targets[${i}].weight`, 'an integer from 1 to 1000', weight);
+    return { url, weight: w };
+  });
+}
+
+function normalizeOutlier(value: unknown): NormalizedOutlier | false {
+  if (value === false) return false;
+  const o = checkObject('outlier', or(value, {}));
+  checkKeys('outlier', o, ['consecutiveFailures', 'baseEjectionTime', 'maxEjectionTime', 'maxEjectionPercent']);
+  const consecutiveFailures = checkCount('outlier.consecutiveFailures', or(o.consecutiveFailures, OUTLIER_DEFAULTS.consecutiveFailures), 1_000_000);
+  if (consecutiveFailures < 1) fail('outlier.consecutiveFailures', 'an integer from 1 to 1000000', consecutiveFailures);
+  return Object.freeze({
+    consecutiveFailures,
+    baseEjectionTime: checkCount('outlier.baseEjectionTime', or(o.baseEjectionTime, OUTLIER_DEFAULTS.baseEjectionTime), MAX_TIMER),
+    maxEjectionTime: checkCount('outlier.maxEjectionTime', or(o.maxEjectionTime, OUTLIER_DEFAULTS.maxEjectionTime), MAX_TIMER),
+    maxEjectionPercent: checkCount('outlier.maxEjectionPercent', or(o.maxEjectionPercent, OUTLIER_DEFAULTS.maxEjectionPercent), 100),
+  });
+}
+
+function normalizeHealthCheck(value: unknown): NormalizedHealthCheck | undefined {
+  if (value === undefined) return undefined;
+  const o = checkObject('healthCheck', value);
+  checkKeys('healthCheck', o, ['path', 'interval', 'timeout', 'unhealthyThreshold', 'healthyThreshold']);
+  if (typeof o.path !== 'string' || !o.path.startsWith('/')) fail('healthCheck.path', 'a path starting with /', o.path);
+  const positive = (name: string, v: unknown, max: number) => {
+    const n = checkCount(`healthCheck.${name}`, v, max);
+    if (n < 1) fail(`healthCheck.${name}`, `an integer from 1 to ${max}`, v);
+    return n;
+  };
+  return Object.freeze({
+    path: o.path,
+    interval: positive('interval', or(o.interval, HEALTH_CHECK_DEFAULTS.interval), MAX_TIMER),
+    timeout: positive('timeout', or(o.timeout, HEALTH_CHECK_DEFAULTS.timeout), MAX_TIMER),
+    unhealthyThreshold: positive('unhealthyThreshold', or(o.unhealthyThreshold, HEALTH_CHECK_DEFAULTS.unhealthyThreshold), 1000),
+    healthyThreshold: positive('healthyThreshold', or(o.healthyThreshold, HEALTH_CHECK_DEFAULTS.healthyThreshold), 1000),
   });
 }
 

@@ -25,20 +25,34 @@ import {
 } from 'http-proxy-middleware';
 import { createEmitter } from './events.js';
 import { ProxyReqHandlerError } from './framing.js';
-import { attemptFailed, Exchange, type AttemptResult, type EngineContext, type ExchangeHooks, type Req, type WebFn } from './exchange.js';
+import { verdictOf, Exchange, type AttemptResult, type EngineContext, type ExchangeHooks, type Req, type WebFn } from './exchange.js';
 import { normalizeProxyExtras, type NormalizedRetryPolicy } from './options.js';
+import { TargetSet, type TargetState } from './targets.js';
 import { Upstream, Upstreams } from './upstream.js';
 
 export { kHandled, type ExchangeHooks } from './exchange.js';
 
 export interface ProxyEngine {
   handle(req: IncomingMessage, res: ServerResponse, policy: NormalizedRetryPolicy | false, hooks: ExchangeHooks): void;
+  /** What `proxy.state()` returns. */
+  state(): ProxyState;
+  /** Stop the health checks' timers. */
+  close(): void;
+}
+
+/** A gatewayProxy()'s upstream state, for a health endpoint or a dashboard. */
+export interface ProxyState {
+  /** Each upstream (a target origin, or the group of `targets`) requests went to, with its circuit. */
+  readonly upstreams: readonly { readonly upstream: string; readonly circuit: 'closed' | 'open' | 'half-open' | 'off'; readonly active: number }[];
+  /** Each of `targets`, when given. */
+  readonly targets?: readonly TargetState[];
 }
 
 /** Our options, removed before the rest goes to http-proxy-middleware. */
 const OWN_OPTIONS = [
   'retry', 'connectTimeout', 'responseTimeout', 'deadline', 'idleTimeout', 'budget', 'circuit', 'maxConcurrent',
   'errors', 'proxyTimeout', 'onRetry', 'onGiveUp', 'onCircuitOpen', 'onCircuitClose',
+  'targets', 'outlier', 'healthCheck', 'onTargetEject', 'onTargetReturn',
 ];
 
 /** http-proxy-middleware checks only that a target exists; a wrong one would fail every request. */
@@ -96,13 +110,18 @@ function isHttps(target: unknown): boolean {
  */
 export function createProxyEngine(options: HpmOptions & Record<string, unknown>): ProxyEngine {
   const extras = normalizeProxyExtras(options);
-  checkTarget(options.target, options.router);
+  if (extras.targets === undefined) checkTarget(options.target, options.router);
   const emit = createEmitter(extras.hooks, extras.logger);
   // Attempts are sent by hop.ts from http-proxy's parts, except where only its web() will do.
   const viaWeb = Boolean(options.forward) || options.followRedirects === true;
   const exchanges = new WeakMap<IncomingMessage, Exchange>();
-  const ctx: EngineContext = { extras, emit, userHandlesResponse: options.selfHandleResponse === true, viaWeb, exchanges };
-  const upstreams = new Upstreams<AttemptResult>((name) => new Upstream(name, extras, attemptFailed, emit));
+  const upstreams = new Upstreams<AttemptResult>((name) => new Upstream(name, extras, verdictOf, emit));
+  // `targets` share one upstream state (circuit, budget, concurrency) as a group; each attempt
+  // picks its target (targets.ts).
+  const groupName = extras.targets?.map((t) => new URL(t.url).origin).join(',');
+  const group = groupName === undefined ? undefined : new Upstream<AttemptResult>(groupName, extras, verdictOf, emit);
+  const targets = groupName === undefined ? undefined : new TargetSet(extras.targets!, groupName, extras.outlier, extras.healthCheck, emit);
+  const ctx: EngineContext = { extras, emit, userHandlesResponse: options.selfHandleResponse === true, viaWeb, exchanges, targets };
   const agents = options.agent
     ? undefined
     : {
@@ -118,7 +137,7 @@ export function createProxyEngine(options: HpmOptions & Record<string, unknown>)
       if (x === undefined) return web.call(this, req, res, opts, cb);
       // `opts` is this request's own copy (http-proxy-middleware makes one per request).
       if (agents && !opts.agent) opts.agent = isHttps(opts.target) ? agents.https : agents.http;
-      x.run(web, this, opts, upstreams.get(opts.target)).catch((err: unknown) => x.skip(err));
+      x.run(web, this, opts, group ?? upstreams.get(opts.target)).catch((err: unknown) => x.skip(err));
     } as WebFn;
     if (viaWeb) {
       // An attempt through web() (Exchange.viaWeb) without a body stream: its upstream request.
@@ -151,6 +170,8 @@ export function createProxyEngine(options: HpmOptions & Record<string, unknown>)
   const defaults = options.ejectPlugins ? [] : [proxyEventsPlugin, ...(options.logger ? [loggerPlugin] : [])];
   const plugins: Plugin[] = [gatewayPlugin, ...defaults, ...(options.plugins ?? []), ...(viaWeb ? [holdBodyPlugin] : [])];
   const hpmOptions: Record<string, unknown> = { ...options, on, ejectPlugins: true, plugins };
+  // http-proxy-middleware wants a target; each attempt sets its own.
+  if (extras.targets !== undefined) hpmOptions.target = extras.targets[0]!.url;
   for (const k of OWN_OPTIONS) delete hpmOptions[k];
   const middleware: RequestHandler = createProxyMiddleware(hpmOptions as HpmOptions);
 
@@ -160,6 +181,16 @@ export function createProxyEngine(options: HpmOptions & Record<string, unknown>)
       exchanges.set(req, x);
       // next() from http-proxy-middleware: pathFilter did not match, or router/pathRewrite threw.
       void middleware(req, res, (err?: unknown) => x.skip(err));
+    },
+    state() {
+      const list = group === undefined ? upstreams.all() : [group];
+      return {
+        upstreams: list.map((u) => ({ upstream: u.name, circuit: u.circuit?.state() ?? 'off', active: u.active })),
+        ...(targets !== undefined && { targets: targets.state() }),
+      };
+    },
+    close() {
+      targets?.close();
     },
   };
 }

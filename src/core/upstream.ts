@@ -4,7 +4,7 @@
  * each protects itself, which is all correctness needs.
  */
 import { RetryBudget } from './budget.js';
-import { createCircuit, type Circuit } from './circuit.js';
+import { createCircuit, type Circuit, type Verdict } from './circuit.js';
 import type { Emitter } from './events.js';
 import type { NormalizedProxyExtras } from './options.js';
 
@@ -16,7 +16,7 @@ export class Upstream<T> {
   constructor(
     readonly name: string,
     extras: NormalizedProxyExtras,
-    failed: (r: T) => boolean,
+    verdict: (r: T) => Verdict,
     emit: Emitter,
   ) {
     const b = extras.budget;
@@ -24,7 +24,7 @@ export class Upstream<T> {
     this.circuit =
       extras.circuit === false
         ? undefined
-        : createCircuit<T>(extras.circuit, failed, {
+        : createCircuit<T>(extras.circuit, verdict, {
             onOpen: (retryAfter) => emit.circuitOpen({ upstream: name, retryAfter }),
             onClose: () => emit.circuitClose({ upstream: name }),
           });
@@ -59,6 +59,11 @@ export class Upstreams<T> {
     private readonly create: (name: string) => Upstream<T>,
     private readonly max = 1000,
   ) {}
+
+  /** Every upstream seen so far (for `proxy.state()`). */
+  all(): Upstream<T>[] {
+    return [...this.map.values()];
+  }
 
   /** The upstream for a target (string or URL-like object), by origin. */
   get(target: unknown): Upstream<T> {

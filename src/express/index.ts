@@ -7,7 +7,7 @@ import { tapRequestBody } from '../core/body.js';
 import { classifyError } from '../core/classify.js';
 import { interceptGatewayStatuses, sinkOf, writeReply } from '../core/intercept.js';
 import type { GatewayErrorsOptions, GatewayProxyExtras, NormalizedRetryPolicy } from '../core/options.js';
-import { createProxyEngine, type ExchangeHooks } from '../core/proxy.js';
+import { createProxyEngine, type ExchangeHooks, type ProxyState } from '../core/proxy.js';
 import type { Reply } from '../core/types.js';
 import { createMaintenance, type MaintenanceSwitch } from '../core/maintenance.js';
 import { createResponder, defaultResponderInstance, requestFacts, type Responder } from '../core/respond.js';
@@ -57,11 +57,19 @@ export type GatewayProxyOptions = HpmOptions<Request, Response> & GatewayProxyEx
  * Proxy through http-proxy-middleware with safe retries and timeouts; on final failure answer
  * with the nearest gatewayErrors()'s branded response (or the defaults).
  */
-export function gatewayProxy(options: GatewayProxyOptions): RequestHandler {
+/** What gatewayProxy() returns: the middleware, with its upstreams' state. */
+export interface GatewayProxyMiddleware extends RequestHandler {
+  /** Circuit and target health, for a health endpoint or a dashboard. */
+  state(): ProxyState;
+  /** Stop the active health checks (the app is shutting down). */
+  close(): void;
+}
+
+export function gatewayProxy(options: GatewayProxyOptions): GatewayProxyMiddleware {
   const policyFor = resolvePolicy<Request>(options?.retry);
   const fallback = options?.errors === undefined ? undefined : createResponder(options.errors, 'errors');
   const engine = createProxyEngine(options as never);
-  return function gatewayProxyMiddleware(req: Request, res: Response, next: NextFunction): void {
+  const middleware = function gatewayProxyMiddleware(req: Request, res: Response, next: NextFunction): void {
     let policy: NormalizedRetryPolicy | false;
     try {
       policy = policyFor(req);
@@ -70,6 +78,7 @@ export function gatewayProxy(options: GatewayProxyOptions): RequestHandler {
     }
     engine.handle(req, res, policy, new ExpressHooks(res, next, sinkOf(req) ?? fallback ?? defaultResponderInstance(), (req as { body?: unknown }).body));
   };
+  return Object.assign(middleware, { state: () => engine.state(), close: () => engine.close() });
 }
 
 /** The exchange's hooks for one Express request: one object, no closures per request. */

@@ -8,7 +8,7 @@ import { tapRequestBody } from '../core/body.js';
 import { classifyError } from '../core/classify.js';
 import type { GatewayErrorsOptions, GatewayProxyExtras } from '../core/options.js';
 import { resolvePolicy } from '../core/policy.js';
-import { createProxyEngine, kHandled } from '../core/proxy.js';
+import { createProxyEngine, kHandled, type ProxyState } from '../core/proxy.js';
 import { createMaintenance, type MaintenanceSwitch } from '../core/maintenance.js';
 import { applyHeaders, createResponder, defaultResponderInstance, handlerFailure, isGatewayStatus, requestFacts, type Responder } from '../core/respond.js';
 import type { Reply } from '../core/types.js';
@@ -107,11 +107,19 @@ export type GatewayProxyOptions = HpmOptions<IncomingMessage, ServerResponse> & 
  * Proxy through http-proxy-middleware with safe retries and timeouts; on final failure answer
  * with the nearest gatewayErrors()'s branded response (or the defaults).
  */
-export function gatewayProxy(options: GatewayProxyOptions): Middleware {
+/** What gatewayProxy() returns: the middleware, with its upstreams' state. */
+export interface GatewayProxyMiddleware extends Middleware {
+  /** Circuit and target health, for a health endpoint or a dashboard. */
+  state(): ProxyState;
+  /** Stop the active health checks (the app is shutting down). */
+  close(): void;
+}
+
+export function gatewayProxy(options: GatewayProxyOptions): GatewayProxyMiddleware {
   const policyFor = resolvePolicy<Context>(options?.retry);
   const fallback = options?.errors === undefined ? undefined : createResponder(options.errors, 'errors');
   const engine = createProxyEngine(options as never);
-  return function gatewayProxyMiddleware(ctx: Context, next: Next): Promise<void> {
+  const middleware = function gatewayProxyMiddleware(ctx: Context, next: Next): Promise<void> {
     const policy = policyFor(ctx);
     return new Promise<void>((resolve, reject) => {
       engine.handle(ctx.req, ctx.res, policy, {
@@ -129,4 +137,5 @@ export function gatewayProxy(options: GatewayProxyOptions): Middleware {
       });
     });
   };
+  return Object.assign(middleware, { state: () => engine.state(), close: () => engine.close() });
 }

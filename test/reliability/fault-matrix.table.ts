@@ -110,8 +110,8 @@ export const FAULTS: readonly FaultRow[] = [
     upstream: 'closed',
     path: '/x',
     replayable: err(502, 'connection_refused', 3, 0),
-    once: err(502, 'connection_refused', 1, 0),
-    why: 'retryable: a restarting upstream refuses for a moment; a POST is still sent once',
+    once: err(502, 'connection_refused', 3, 0),
+    why: 'retryable: a restarting upstream refuses for a moment; a POST is tried again too, since none of it left (nginx does the same)',
   },
   {
     id: 'dns',

@@ -159,7 +159,7 @@ const proxyCases: Case[] = [
   ['a budget.window above one hour', { budget: { window: 3_600_001 } }, 'budget.window'],
   ['a circuit that is a number', { circuit: 5 }, 'circuit'],
   ['an unknown circuit key', { circuit: { threshold: 5 } }, 'circuit.threshold'],
-  ['a circuit.consecutiveFailures of 0', { circuit: { consecutiveFailures: 0 } }, 'circuit.consecutiveFailures'],
+  ['a negative circuit.consecutiveFailures', { circuit: { consecutiveFailures: -1 } }, 'circuit.consecutiveFailures'],
   ['a negative circuit.failureRate', { circuit: { failureRate: -0.1 } }, 'circuit.failureRate'],
   ['a circuit.failureRate of 0 (cockatiel needs more than 0)', { circuit: { failureRate: 0 } }, 'circuit.failureRate'],
   ['a circuit.failureRate of 1 (cockatiel needs less than 1)', { circuit: { failureRate: 1 } }, 'circuit.failureRate'],
@@ -178,6 +178,24 @@ const proxyCases: Case[] = [
   ['an errors.expose that is a string', { errors: { expose: 'true' } }, 'errors.expose'],
   ['an errors.maintenance (maintenance runs in gatewayErrors())', { errors: { maintenance: {} } }, 'errors.maintenance'],
   ['an errors.extraStatuses with 404', { errors: { extraStatuses: [404] } }, 'errors.extraStatuses'],
+  ['an outlier.consecutiveFailures of 0', { outlier: { consecutiveFailures: 0 } }, 'outlier.consecutiveFailures'],
+  ['an outlier.maxEjectionPercent above 100', { outlier: { maxEjectionPercent: 101 } }, 'outlier.maxEjectionPercent'],
+  ['an unknown outlier key', { outlier: { interval: 10 } }, 'outlier.interval'],
+  ['a healthCheck without a path', { healthCheck: { interval: 1000 } }, 'healthCheck.path'],
+  ['a healthCheck.path that is a URL', { healthCheck: { path: 'http://x/health' } }, 'healthCheck.path'],
+  ['a healthCheck.interval of 0', { healthCheck: { path: '/h', interval: 0 } }, 'healthCheck.interval'],
+];
+
+/** `targets` stand instead of `target`. */
+const targetsCases: Case[] = [
+  ['an empty targets list', { targets: [] }, 'targets'],
+  ['a targets entry that is not a URL', { targets: ['http://127.0.0.1:1', 'nope'] }, 'targets[1]'],
+  ['a targets entry of another protocol', { targets: ['ftp://127.0.0.1:1'] }, 'targets[0]'],
+  ['a targets entry listed twice', { targets: ['http://127.0.0.1:1', 'http://127.0.0.1:1'] }, 'targets[1]'],
+  ['http and https targets together (one keep-alive agent)', { targets: ['http://127.0.0.1:1', 'https://127.0.0.1:2'] }, 'targets[1]'],
+  ['a targets weight of 0', { targets: [{ url: 'http://127.0.0.1:1', weight: 0 }] }, 'targets[0].weight'],
+  ['an unknown targets entry key', { targets: [{ url: 'http://127.0.0.1:1', host: 'x' }] }, 'targets[0].host'],
+  ['targets with a target too', { targets: ['http://127.0.0.1:1'], target: 'http://127.0.0.1:2' }, 'targets'],
 ];
 
 describe.each(adapters)('options of %s', (_name, adapter) => {
@@ -190,6 +208,9 @@ describe.each(adapters)('options of %s', (_name, adapter) => {
   describe('gatewayProxy() throws at creation, naming the option', () => {
     it.each(proxyCases)('on %s', (_why, options, name) => {
       expectOptionError(() => adapter.gatewayProxy({ target: TARGET, ...(options as object) } as never), name);
+    });
+    it.each(targetsCases)('on %s', (_why, options, name) => {
+      expectOptionError(() => adapter.gatewayProxy(options as never), name);
     });
   });
 
