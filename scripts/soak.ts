@@ -3,14 +3,19 @@
  * 30% of them to a random upstream fault, 20 at a time, loopback only, at most 5 minutes per
  * adapter. Prints the figures and exits non-zero when an answer was malformed or unexpected, the
  * heap grew after GC, a warning or unhandled rejection appeared, or the gateway stopped answering.
+ * Then the failover soak: the same number of requests through three targets while one at a time
+ * is killed, answers 503, resets or hangs; it fails on a GET not answered 200, a POST received
+ * twice (or answered 200 and not received once), a warning, or a handle left behind.
  *
  *   npm run soak -- --requests 5000 --concurrency 50 --fault-rate 0.5 --adapter koa --seed 7
+ *   npm run soak -- --scenario failover
  *
  * The short variant of the same soak runs in `npm test` (test/reliability/soak-short.test.ts).
  */
 import { parseArgs } from 'node:util';
 import { expressMount, koaMount, type Mount } from '../test/support/apps.js';
 import { formatReport, fullGc, soak } from '../test/reliability/soak.js';
+import { failoverSoak, formatFailoverReport } from '../test/reliability/failover-soak.js';
 
 const { values } = parseArgs({
   options: {
@@ -20,6 +25,7 @@ const { values } = parseArgs({
     adapter: { type: 'string', default: 'both' },
     seed: { type: 'string' },
     'time-limit': { type: 'string', default: '300' },
+    scenario: { type: 'string', default: 'both' },
   },
 });
 
@@ -48,8 +54,11 @@ console.log(
     `at most ${timeLimit / 1000} s per adapter, gc ${fullGc() ? 'available' : 'NOT available (heap figures skipped)'}`,
 );
 
+const scenario = values.scenario;
+if (!['both', 'faults', 'failover'].includes(scenario)) throw new TypeError(`--scenario must be faults, failover or both, got ${scenario}`);
+
 let failed = false;
-for (const [name, mount] of adapters) {
+for (const [name, mount] of scenario === 'failover' ? [] : adapters) {
   const report = await soak(name, mount, { requests, concurrency, faultRate, timeLimit, seed, log: (line) => console.log(line) });
   console.log(formatReport(report));
   const verdicts: string[] = [];
@@ -62,6 +71,19 @@ for (const [name, mount] of adapters) {
   if (report.heapAfterRun !== undefined && report.heapAfterWarmup !== undefined && report.heapAfterRun - report.heapAfterWarmup > maxGrowth) {
     verdicts.push(`heap grew by more than ${(maxGrowth / 1048576).toFixed(1)} MiB after GC`);
   }
+  console.log(`  verdict: ${verdicts.length === 0 ? 'OK' : `FAILED (${verdicts.join(', ')})`}\n`);
+  failed ||= verdicts.length > 0;
+}
+for (const [name, mount] of scenario === 'faults' ? [] : adapters) {
+  const report = await failoverSoak(name, mount, { requests, concurrency, timeLimit, seed });
+  console.log(formatFailoverReport(report));
+  const verdicts: string[] = [];
+  if (report.timedOut) verdicts.push('stopped at the time limit');
+  if (report.getsNot200 > 0) verdicts.push(`${report.getsNot200} GETs not answered 200`);
+  if (report.duplicated.length > 0) verdicts.push(`${report.duplicated.length} POSTs received twice`);
+  if (report.lost.length > 0) verdicts.push(`${report.lost.length} POSTs answered 200 but not received once`);
+  if (report.warnings.length > 0 || report.rejections.length > 0) verdicts.push('process warnings or unhandled rejections');
+  if (Object.keys(report.leftHandles).length > 0) verdicts.push('handles left behind');
   console.log(`  verdict: ${verdicts.length === 0 ? 'OK' : `FAILED (${verdicts.join(', ')})`}\n`);
   failed ||= verdicts.length > 0;
 }
