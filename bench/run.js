@@ -63,7 +63,7 @@ const PROFILES = {
 const mode = args.smoke ? 'smoke' : args.quick ? 'quick' : 'full';
 const P = PROFILES[mode];
 const CONNECTIONS = 50;
-const SCENARIOS = ['healthy', 'errors', 'outage', 'fastfail', 'memory', 'growth'];
+const SCENARIOS = ['healthy', 'errors', 'outage', 'fastfail', 'memory', 'growth', 'targets'];
 const only = new Set(args.only ? args.only.split(',') : SCENARIOS);
 for (const s of only) if (!SCENARIOS.includes(s)) throw new Error(`--only: unknown scenario ${s} (known: ${SCENARIOS.join(', ')})`);
 const outDir = args.out ?? join(ROOT, 'bench');
@@ -324,6 +324,52 @@ async function growth(proxies) {
   );
 }
 
+// --- 7. Two targets against one ----------------------------------------------------------------
+
+/**
+ * What balancing costs on the healthy path: ours with `targets` over two ports of the one
+ * upstream process against ours with one `target`, so both have the same upstream capacity and
+ * the difference is the per-attempt pick (power of two choices) and per-target bookkeeping.
+ */
+async function twoTargets(upstream) {
+  const [one, two] = await Promise.all([
+    startProxy('ours-express', upstream.url, undefined, { name: 'ours-express (one target)' }),
+    startProxy('ours-express', upstream.url, { targets: [upstream.url, upstream.url2] }, { name: 'ours-express (two targets)' }),
+  ]);
+  const subjects = [
+    { key: 'one', label: 'gateway-errors on Express 5, one `target`', url: `${one.url}/ok` },
+    { key: 'two', label: 'gateway-errors on Express 5, `targets` of two (two ports, one upstream process)', url: `${two.url}/ok` },
+  ];
+  for (const s of subjects) {
+    const r = await get(s.url);
+    if (r.status !== 200) throw new Error(`${s.key}: expected 200, got ${r.status}`);
+  }
+  const ratios = [];
+  const runs = await alternate(subjects, {
+    rounds: P.rounds,
+    warm: async (s) => void (await load({ url: s.url, connections: CONNECTIONS, seconds: P.warm })),
+    measure: async (s, round) => {
+      const r = await load({ url: s.url, connections: CONNECTIONS, seconds: P.seconds });
+      progress(`targets round ${round + 1} ${s.key}: ${int(r.rps)} req/s`);
+      (ratios[round] ??= {})[s.key] = r.rps;
+      return r;
+    },
+  });
+  await closeAll([one, two]);
+  const rows = Object.fromEntries([...runs].map(([s, r]) => [s.key, summarize(r)]));
+  const paired = median(ratios.filter((x) => x.one && x.two).map((x) => x.two / x.one));
+  results.scenarios.targets = { rows, paired };
+  section(
+    '7. Two targets against one',
+    `GET /ok (1 KiB), ${CONNECTIONS} connections, ${P.rounds} alternating round(s) of ${P.seconds} s after ${P.warm} s of warm-up; medians. Both point at the same upstream process (two ports), so the difference is the pick and the per-target bookkeeping. Paired ratio (two / one, per round, then the median): ${fixed(paired)}x.\n\n` +
+      mdTable(
+        ['subject', 'req/s', 'p50', 'p99', 'vs one target'],
+        subjects.map((s) => [s.label, int(rows[s.key].rps), ms(rows[s.key].p50), ms(rows[s.key].p99), ratio(rows[s.key].rps, rows.one.rps)]),
+        ['l', 'r', 'r', 'r', 'r'],
+      ),
+  );
+}
+
 // --- 2. Error path -----------------------------------------------------------------------------
 
 async function errorPath() {
@@ -424,10 +470,11 @@ async function fastFail(upstream) {
   const urlOf = new Map(subjects.map((s, i) => [s, `${proxies[i].url}/status/503`]));
   /** Fail until the answers say the circuit is open (503, error=destination_unavailable). */
   const openCircuit = async (s) => {
+    // The breaker judges by volume (20 requests in 10 s, half failed): ten at a time get there.
     const deadline = Date.now() + 5_000;
-    for (let i = 0; i < 200 && Date.now() < deadline; i++) {
-      const r = await get(urlOf.get(s));
-      if (r.status === 503 && /error=destination_unavailable/.test(String(r.headers['proxy-status'] ?? ''))) return true;
+    for (let i = 0; i < 40 && Date.now() < deadline; i++) {
+      const rs = await Promise.all(Array.from({ length: 10 }, () => get(urlOf.get(s))));
+      if (rs.some((r) => r.status === 503 && /error=destination_unavailable/.test(String(r.headers['proxy-status'] ?? '')))) return true;
     }
     return false;
   };
@@ -588,6 +635,8 @@ function targets() {
     ]);
     out.push(['Healthy: Koa req/s >= 0.8x HPM alone, keep-alive (paired)', `${fixed(hp.koaVsHpm.rps)}x`, hp.koaVsHpm.rps >= 0.8]);
   }
+  const tt = results.scenarios.targets;
+  if (tt) out.push(['Two targets: req/s >= 0.97x one target (paired)', `${fixed(tt.paired)}x`, tt.paired >= 0.97]);
   const er = results.scenarios.errors?.rows;
   if (er) {
     out.push(['Error path: Express branded HTML >= 0.8x HPM plain text', ratio(er['ours-html'].rps, er.hpm.rps), er['ours-html'].rps >= 0.8 * er.hpm.rps]);
@@ -727,6 +776,7 @@ async function main() {
     if (only.has('outage')) await timed('outage', () => outage(upstream));
     if (only.has('fastfail')) await timed('fastfail', () => fastFail(upstream));
     if (only.has('memory')) await timed('memory', () => memory(upstream));
+    if (only.has('targets')) await timed('targets', () => twoTargets(upstream));
   } finally {
     await upstream.close();
     rmSync(pkg, { recursive: true, force: true });

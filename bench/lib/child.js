@@ -54,23 +54,26 @@ export async function startChild(file, args, o = {}) {
     pending.delete(m.id);
     p.resolve(m);
   });
-  const port = await new Promise((resolve, reject) => {
+  const ready = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${name} did not start within 20 s`)), 20_000);
     child.on('message', function onReady(m) {
       if (m?.type !== 'ready') return;
       child.off('message', onReady);
       clearTimeout(timer);
-      resolve(m.port);
+      resolve(m);
     });
     child.once('exit', (code) => {
       clearTimeout(timer);
       reject(new Error(`${name} exited with ${code} before listening`));
     });
   });
+  const { port, port2 } = ready;
   return {
     name,
     port,
     url: `http://127.0.0.1:${port}`,
+    // A second port of the same server, when it has one (the upstream does).
+    url2: port2 === undefined ? undefined : `http://127.0.0.1:${port2}`,
     pid: child.pid,
     call(cmd) {
       if (exited) return Promise.reject(new Error(`${name} is not running`));

@@ -93,7 +93,8 @@ const KINDS = {
     return expressApp((app) => {
       const gateway = gatewayErrors();
       app.use(gateway);
-      app.use(gatewayProxy({ target, ...extra }));
+      // `targets` in the extra options stand instead of `target`.
+      app.use(gatewayProxy(extra.targets ? extra : { target, ...extra }));
       app.use(gateway.errorHandler);
     });
   },

@@ -94,4 +94,10 @@ process.on('message', (m) => {
 });
 process.on('disconnect', () => process.exit(0));
 
-server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, () => process.send({ type: 'ready', port: server.address().port }));
+// A second port on the same server, for the two-targets scenario: two targets, one capacity.
+const second = http.createServer(server.listeners('request')[0]);
+second.keepAliveTimeout = server.keepAliveTimeout;
+second.headersTimeout = server.headersTimeout;
+server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, () =>
+  second.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, () => process.send({ type: 'ready', port: server.address().port, port2: second.address().port })),
+);
