@@ -22,7 +22,10 @@ export interface RetryEvent {
   readonly path: string;
 }
 
-/** Payload of `onGiveUp` and the `gateway-errors:give-up` channel: the answer is a gateway error. */
+/**
+ * Payload of `onGiveUp` and the `gateway-errors:give-up` channel: the answer is a gateway error
+ * (a stored copy sent instead, with `stale`, is reported by `onStale`).
+ */
 export interface GiveUpEvent {
   readonly upstream: string;
   /** Attempts made (0 when the circuit or the concurrency limit refused the request). */
@@ -32,6 +35,17 @@ export interface GiveUpEvent {
   readonly failure: Failure;
   readonly method: string;
   readonly path: string;
+}
+
+/**
+ * Payload of `onStale` and the `gateway-errors:stale` channel: the request failed for good (as
+ * for a give-up, which is then not reported), and the client got the stored copy instead.
+ */
+export interface StaleEvent extends GiveUpEvent {
+  /** Seconds since the copy came from the upstream: the `Age` sent. */
+  readonly age: number;
+  /** The stored status sent. */
+  readonly status: number;
 }
 
 /** Payload of `onCircuitOpen` and `gateway-errors:circuit-open`. */
@@ -56,6 +70,8 @@ export interface GatewayHooks {
   onCircuitOpen?: (event: CircuitOpenEvent) => void;
   /** When an upstream's circuit closes again after a successful probe. */
   onCircuitClose?: (event: CircuitCloseEvent) => void;
+  /** When a request fails for good and a stored copy is sent instead of the error (`stale`). */
+  onStale?: (event: StaleEvent) => void;
 }
 
 /** The subset of pino's (and console's) interface used for one line per event. */
@@ -70,6 +86,7 @@ export const CHANNELS = Object.freeze({
   giveUp: 'gateway-errors:give-up',
   circuitOpen: 'gateway-errors:circuit-open',
   circuitClose: 'gateway-errors:circuit-close',
+  stale: 'gateway-errors:stale',
   maintenanceStart: 'gateway-errors:maintenance-start',
   maintenanceStop: 'gateway-errors:maintenance-stop',
   maintenanceAnswer: 'gateway-errors:maintenance-answer',
@@ -80,6 +97,7 @@ const channels = {
   giveUp: diagnostics.channel(CHANNELS.giveUp),
   circuitOpen: diagnostics.channel(CHANNELS.circuitOpen),
   circuitClose: diagnostics.channel(CHANNELS.circuitClose),
+  stale: diagnostics.channel(CHANNELS.stale),
 };
 
 export interface Emitter {
@@ -87,6 +105,7 @@ export interface Emitter {
   giveUp(e: GiveUpEvent): void;
   circuitOpen(e: CircuitOpenEvent): void;
   circuitClose(e: CircuitCloseEvent): void;
+  stale(e: StaleEvent): void;
 }
 
 /** Logged without the Failure's `cause`, which may hold upstream internals. */
@@ -117,6 +136,11 @@ export function createEmitter(hooks: GatewayHooks, logger: GatewayLogger | undef
       hooks.onCircuitClose?.(e);
       if (channels.circuitClose.hasSubscribers) channels.circuitClose.publish(e);
       logger?.info({ event: 'circuit-close', ...e }, `gateway-errors: circuit to ${e.upstream} closed`);
+    },
+    stale(e) {
+      hooks.onStale?.(e);
+      if (channels.stale.hasSubscribers) channels.stale.publish(e);
+      logger?.warn({ event: 'stale', ...loggable(e) }, `gateway-errors: ${e.method} ${e.path} failed with ${e.failure.status} (${e.reason}), sent a copy ${e.age} s old`);
     },
   };
 }
