@@ -35,6 +35,7 @@ export {
   type GiveUpEvent,
   type CircuitOpenEvent,
   type CircuitCloseEvent,
+  type StaleEvent,
   type MaintenanceStartEvent,
   type MaintenanceStopEvent,
   type MaintenanceAnswerEvent,
@@ -43,5 +44,6 @@ export {
   type GatewayLogger,
 } from './core/events.js';
 export { BUDGET_DEFAULTS, type RetryBudgetOptions } from './core/budget.js';
+export { STALE_DEFAULTS, type StaleEntry, type StaleOptions, type StaleStore } from './core/stale.js';
 export { CIRCUIT_DEFAULTS, type CircuitOptions } from './core/circuit.js';
 export type { MaintenanceOptions, MaintenanceState, MaintenanceSwitch, MaintenanceWindow } from './core/maintenance.js';

@@ -38,7 +38,7 @@ export interface ProxyEngine {
 /** Our options, removed before the rest goes to http-proxy-middleware. */
 const OWN_OPTIONS = [
   'retry', 'connectTimeout', 'responseTimeout', 'deadline', 'idleTimeout', 'budget', 'circuit', 'maxConcurrent',
-  'errors', 'proxyTimeout', 'onRetry', 'onGiveUp', 'onCircuitOpen', 'onCircuitClose',
+  'errors', 'proxyTimeout', 'onRetry', 'onGiveUp', 'onCircuitOpen', 'onCircuitClose', 'stale', 'onStale',
 ];
 
 /** http-proxy-middleware checks only that a target exists; a wrong one would fail every request. */
