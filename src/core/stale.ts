@@ -144,9 +144,11 @@ function failedRequest(req: Req): CachePolicy.Request {
 /** RFC 9111 section 4.4: an unsafe method's success invalidates what is stored for its URL. */
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
 
-/** Response directives (as http-cache-semantics parsed them) of a policy. */
-function directivesOf(policy: CachePolicy): Record<string, string | boolean> {
-  return (policy.toObject() as { rescc?: Record<string, string | boolean> }).rescc ?? {};
+type PolicyObject = CachePolicy.CachePolicyObject & { rescc?: Record<string, string | boolean> };
+
+/** Response directives, as http-cache-semantics parsed them, from its plain-object form. */
+function directivesOf(o: PolicyObject): Record<string, string | boolean> {
+  return o.rescc ?? {};
 }
 
 /**
@@ -172,8 +174,8 @@ export function createStaleCache(options: NormalizedStale): StaleCache {
     }
   };
 
-  const put = (key: string, policy: CachePolicy, status: number, body: Buffer, heads: number, ttl: number): void => {
-    const entry: StaleEntry = { policy: policy.toObject() as unknown as Record<string, unknown>, status, body, size: body.length + heads + ENTRY_OVERHEAD };
+  const put = (key: string, policy: PolicyObject, status: number, body: Buffer, heads: number, ttl: number): void => {
+    const entry: StaleEntry = { policy: policy as unknown as Record<string, unknown>, status, body, size: body.length + heads + ENTRY_OVERHEAD };
     try {
       void Promise.resolve(store.set(key, entry, ttl)).catch(() => undefined);
     } catch {
@@ -206,7 +208,8 @@ export function createStaleCache(options: NormalizedStale): StaleCache {
         return;
       }
       const policy = new CachePolicy(policyRequest(req, method, req.headers), { status, headers: headers as CachePolicy.Headers }, { shared: true });
-      const cc = directivesOf(policy);
+      const stored = policy.toObject() as PolicyObject;
+      const cc = directivesOf(stored);
       // The policy refuses `private`, `no-store`, and answers to Authorization unless the origin
       // marked them shareable (RFC 9111 section 3.5). A Cookie is a credential too: its answer is
       // kept only when marked shareable the same way. The copy must be able to answer its own
@@ -226,7 +229,7 @@ export function createStaleCache(options: NormalizedStale): StaleCache {
       for (const h of proxyRes.rawHeaders) heads += h.length;
       if (body !== undefined) {
         const whole = body ?? Buffer.alloc(0);
-        if (whole.length <= maxEntryBytes) put(key, policy, status, whole, heads, ttl);
+        if (whole.length <= maxEntryBytes) put(key, stored, status, whole, heads, ttl);
         return;
       }
       const declared = Number(headers['content-length']);
@@ -245,7 +248,7 @@ export function createStaleCache(options: NormalizedStale): StaleCache {
       const onEnd = (): void => {
         // Only a body that arrived whole: one cut short never emits 'end', and `complete` says
         // the framing (Content-Length or the last chunk) was met.
-        if (proxyRes.complete) put(key, policy, status, Buffer.concat(chunks, size), heads, ttl);
+        if (proxyRes.complete) put(key, stored, status, Buffer.concat(chunks, size), heads, ttl);
         chunks = [];
       };
       proxyRes.on('data', onData);
@@ -279,7 +282,7 @@ export function createStaleCache(options: NormalizedStale): StaleCache {
     // Same URL, host and method, and the request's headers match the stored Vary.
     const hit = policy.evaluateRequest(asked).response;
     if (hit === undefined) return false;
-    const cc = directivesOf(policy);
+    const cc = directivesOf(entry.policy as unknown as PolicyObject);
     const staleness = policy.age() - policy.maxAge();
     let allowed: boolean;
     if (cc['stale-if-error'] !== undefined) {
