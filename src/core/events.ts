@@ -22,7 +22,10 @@ export interface RetryEvent {
   readonly path: string;
 }
 
-/** Payload of `onGiveUp` and the `gateway-errors:give-up` channel: the answer is a gateway error. */
+/**
+ * Payload of `onGiveUp` and the `gateway-errors:give-up` channel: the answer is a gateway error
+ * (a stored copy sent instead, with `stale`, is reported by `onStale`).
+ */
 export interface GiveUpEvent {
   readonly upstream: string;
   /** Attempts made (0 when the circuit or the concurrency limit refused the request). */
@@ -32,6 +35,17 @@ export interface GiveUpEvent {
   readonly failure: Failure;
   readonly method: string;
   readonly path: string;
+}
+
+/**
+ * Payload of `onStale` and the `gateway-errors:stale` channel: the request failed for good (as
+ * for a give-up, which is then not reported), and the client got the stored copy instead.
+ */
+export interface StaleEvent extends GiveUpEvent {
+  /** Seconds since the copy came from the upstream: the `Age` sent. */
+  readonly age: number;
+  /** The stored status sent. */
+  readonly status: number;
 }
 
 /** Payload of `onCircuitOpen` and `gateway-errors:circuit-open`. */
@@ -81,6 +95,8 @@ export interface GatewayHooks {
   onTargetEject?: (event: TargetEjectEvent) => void;
   /** When an ejected or unhealthy target gets traffic again. */
   onTargetReturn?: (event: TargetReturnEvent) => void;
+  /** When a request fails for good and a stored copy is sent instead of the error (`stale`). */
+  onStale?: (event: StaleEvent) => void;
 }
 
 /** The subset of pino's (and console's) interface used for one line per event. */
@@ -97,6 +113,7 @@ export const CHANNELS = Object.freeze({
   circuitClose: 'gateway-errors:circuit-close',
   targetEject: 'gateway-errors:target-eject',
   targetReturn: 'gateway-errors:target-return',
+  stale: 'gateway-errors:stale',
   maintenanceStart: 'gateway-errors:maintenance-start',
   maintenanceStop: 'gateway-errors:maintenance-stop',
   maintenanceAnswer: 'gateway-errors:maintenance-answer',
@@ -109,6 +126,7 @@ const channels = {
   circuitClose: diagnostics.channel(CHANNELS.circuitClose),
   targetEject: diagnostics.channel(CHANNELS.targetEject),
   targetReturn: diagnostics.channel(CHANNELS.targetReturn),
+  stale: diagnostics.channel(CHANNELS.stale),
 };
 
 export interface Emitter {
@@ -118,6 +136,7 @@ export interface Emitter {
   circuitClose(e: CircuitCloseEvent): void;
   targetEject(e: TargetEjectEvent): void;
   targetReturn(e: TargetReturnEvent): void;
+  stale(e: StaleEvent): void;
 }
 
 /** Logged without the Failure's `cause`, which may hold upstream internals. */
@@ -158,6 +177,11 @@ export function createEmitter(hooks: GatewayHooks, logger: GatewayLogger | undef
       hooks.onTargetReturn?.(e);
       if (channels.targetReturn.hasSubscribers) channels.targetReturn.publish(e);
       logger?.info({ event: 'target-return', ...e }, `gateway-errors: target ${e.target} back (${e.reason})`);
+    },
+    stale(e) {
+      hooks.onStale?.(e);
+      if (channels.stale.hasSubscribers) channels.stale.publish(e);
+      logger?.warn({ event: 'stale', ...loggable(e) }, `gateway-errors: ${e.method} ${e.path} failed with ${e.failure.status} (${e.reason}), sent a copy ${e.age} s old`);
     },
   };
 }

@@ -18,6 +18,7 @@ import { afterHandlers, asClientError, beforeHandlers, guardWrites, nativeOf, Pr
 import { dropHopByHop, hop, sentHopByHop, type ProxyServerLike } from './hop.js';
 import { decideRetry } from './retry.js';
 import { parseRetryAfter } from './retry-after.js';
+import type { StaleCache } from './stale.js';
 import type { Failure, ProxyErrorType, Reply } from './types.js';
 import type { Target, TargetSet } from './targets.js';
 import type { Upstream } from './upstream.js';
@@ -151,6 +152,8 @@ export class Exchange {
   private giveUpReason = 'retries_exhausted';
   /** `targets` this request's attempts went to. */
   private tried: Set<Target> | undefined;
+  /** No stored copy could answer this failure (`stale`): the error answer it is. */
+  private staleMissed = false;
   private upstream: Upstream<AttemptResult> | undefined;
   /** Listener counts on req before the first attempt: http-proxy's web() adds to them per call. */
   private baseAborted = 0;
@@ -450,10 +453,13 @@ export class Exchange {
           // A retried status that is not ours to brand (e.g. 429 in `statuses`): hand it over as is.
           return this.deliver(proxyRes);
         }
+        const reason = this.attempts === 1 && !result.retryable && this.giveUpReason === 'retries_exhausted' ? 'not_retryable' : this.giveUpReason;
+        const stale = this.ctx.extras.stale;
+        if (stale !== undefined && !this.staleMissed) return this.answerStale(stale, result, failure, reason);
         this.ctx.emit.giveUp({
           upstream: this.upstream?.name ?? 'unknown',
           attempts: this.attempts,
-          reason: this.attempts === 1 && !result.retryable && this.giveUpReason === 'retries_exhausted' ? 'not_retryable' : this.giveUpReason,
+          reason,
           failure,
           method: this.req.method ?? 'GET',
           path: pathOf(this.req),
@@ -472,6 +478,25 @@ export class Exchange {
       case 'aborted':
         return this.finish();
     }
+  }
+
+  /** The last good copy instead of the error answer (stale.ts); without one, the error answer after all. */
+  private answerStale(stale: StaleCache, result: AttemptResult & { kind: 'failed' }, failure: Failure, reason: string): void {
+    const { req, hooks } = this;
+    const after = (served: boolean): void => {
+      if (!served) {
+        this.staleMissed = true;
+        return this.conclude(result);
+      }
+      discard(result.proxyRes);
+      this.finish();
+    };
+    const served = stale.answer({
+      req, res: this.res, failure, reason, attempts: this.attempts, upstream: this.upstream?.name ?? 'unknown', path: pathOf(req),
+      responder: hooks.responder, facts: this.facts(), emit: this.ctx.emit, gone: () => this.clientGone, start: () => hooks.start(),
+    });
+    if (typeof served === 'boolean') after(served);
+    else served.then(after, () => after(false));
   }
 
   /** Hand the upstream response to the client, streaming, untouched but for http-proxy's passes. */
@@ -500,7 +525,9 @@ export class Exchange {
       // and nobody reads it but us: head and body in one end() instead of a pipe, whose listeners
       // on both streams, resume tick and 'data' event cost more than the write. read() hands over
       // everything buffered and ends the response, which frees its socket for the next request.
-      res.end(proxyRes.read() as Buffer | null);
+      const body = proxyRes.read() as Buffer | null;
+      res.end(body);
+      this.ctx.extras.stale?.keep(req, proxyRes, body);
       return this.finish();
     }
     // A body of unknown length is a stream (SSE, long poll): send the head now, not with the first
@@ -518,6 +545,7 @@ export class Exchange {
     // Not pipeline(): it would hand the upstream's error to `res`, which Koa reports as the app's.
     this.streaming = proxyRes; // from now on its errors cut the client's connection (Attempt.response)
     proxyRes.pipe(res);
+    this.ctx.extras.stale?.keep(req, proxyRes);
     this.finish();
   }
 

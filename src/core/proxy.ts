@@ -52,7 +52,7 @@ export interface ProxyState {
 const OWN_OPTIONS = [
   'retry', 'connectTimeout', 'responseTimeout', 'deadline', 'idleTimeout', 'budget', 'circuit', 'maxConcurrent',
   'errors', 'proxyTimeout', 'onRetry', 'onGiveUp', 'onCircuitOpen', 'onCircuitClose',
-  'targets', 'outlier', 'healthCheck', 'onTargetEject', 'onTargetReturn',
+  'targets', 'outlier', 'healthCheck', 'onTargetEject', 'onTargetReturn', 'stale', 'onStale',
 ];
 
 /** http-proxy-middleware checks only that a target exists; a wrong one would fail every request. */

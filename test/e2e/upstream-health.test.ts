@@ -249,7 +249,7 @@ describe('target state and active health checks', () => {
     app.use('/api', proxy);
     const server = http.createServer(app).listen(0, '127.0.0.1');
     await new Promise((r) => server.once('listening', r));
-    cleanup.push(() => new Promise((r) => server.close(r)));
+    cleanup.push(() => new Promise<void>((r) => server.close(() => r())));
     const url = `http://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}`;
 
     b.mode = '503';
