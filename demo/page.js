@@ -19,6 +19,17 @@ const TRY = {
   dying: 'half a page: the connection is cut, no error page is appended',
 };
 
+/** What GET /api/hello shows when only one instance is in this mode (what this demo observed). */
+const ONE = {
+  healthy: 'nothing to see',
+  flaky: 'a 200; when its first attempt lands there, the retry goes to another instance',
+  slow: 'a 200, 1 s late when its first attempt lands there; ejected after five such in a row',
+  hanging: 'a 200, 1 s late when its first attempt lands there; ejected after five such in a row',
+  refusing: 'a 200, the refused attempt retried on another instance; ejected after five refusals in a row',
+  maintenance: 'its 503 reaches the client (a Retry-After longer than the gateway waits is not retried, not even on another instance) until it is ejected',
+  dying: 'its cut-off bodies reach the client; never ejected, as its 200 head counts as a success',
+};
+
 const STYLE = `
 :root { color-scheme: light dark; --accent: #2563eb; }
 body { font: 16px/1.5 system-ui, sans-serif; max-width: 56rem; margin: 2rem auto; padding: 0 1rem; }
@@ -31,6 +42,7 @@ button { font: inherit; min-width: 8rem; padding: .3rem .6rem; cursor: pointer; 
 button:disabled { font-weight: bold; cursor: default; }
 select, input { font: inherit; }
 select + button { min-width: 0; }
+form.switch { white-space: nowrap; }
 form label { margin-right: .75rem; }
 input[type=number] { width: 5rem; }
 .muted { opacity: .7; font-size: .9rem; }
@@ -142,7 +154,7 @@ function instanceRows(instances, modes, targets) {
         .join('');
       return `<tr data-instance="${esc(i.n)}">
 <td><strong>#${esc(i.n)}</strong> <code>${esc(i.url)}</code><br><span class="muted">mode: <span class="mode">${esc(i.mode)}</span></span></td>
-<td><form method="post" action="/demo/instance/${esc(i.n)}/mode"><label class="muted" for="mode-${esc(i.n)}">switch to</label>
+<td><form class="switch" method="post" action="/demo/instance/${esc(i.n)}/mode"><label class="muted" for="mode-${esc(i.n)}">switch to</label>
 <select id="mode-${esc(i.n)}" name="mode">${options}</select> <button>Switch</button></form></td>
 <td class="${h.cls} health">${esc(h.text)}</td>
 <td class="num active">${esc(t?.active ?? 0)}</td>
@@ -176,7 +188,7 @@ export function controlPage({ instances, modes, base, proxy, maintenance, ejectA
           : `<a href="/api/hello?mode=${esc(name)}">try once</a>`;
       return `<tr${active ? ' class="active"' : ''}>
 <td><form method="post" action="/demo/mode/${esc(name)}"><button${active ? ' disabled' : ''}>${esc(name)}</button></form></td>
-<td>${esc(text)}<br><span class="muted">/api/hello shows ${esc(TRY[name] ?? '')}</span></td>
+<td>${esc(text)}<br><span class="muted">/api/hello shows ${esc(TRY[name] ?? '')}.<br>On one instance only: ${esc(ONE[name] ?? '')}.</span></td>
 <td>${once}</td>
 </tr>`;
     })
@@ -196,12 +208,12 @@ ${instances.length} instances of a deliberately flaky upstream, balanced by the 
 <p class="big"><a href="/api/hello">Open /api/hello through the gateway</a></p>
 
 <h2>The instances</h2>
-<p>Break <em>one</em> instance and GET requests still answer 200: a failed attempt is retried on
+<p>Kill, slow or hang <em>one</em> instance and GET requests still answer 200: a failed attempt is retried on
 another instance, and after ${esc(ejectAfter)} failed attempts in a row the gateway ejects it for
-${esc(ejectFor)} s (longer each time). Break them <em>all</em> and clients get the branded error pages; with
-enough traffic (at least 20 requests in 10 s, half of them failing) the circuit opens.</p>
+${esc(ejectFor)} s (longer each time; one of the three at most). Break them <em>all</em> and clients get the
+branded error pages; with enough traffic (at least 20 requests in 10 s, half of them failing) the circuit opens.</p>
 <table>
-<thead><tr><th>instance</th><th>mode</th><th>as the gateway sees it</th><th class="num">in flight</th><th class="num">failures in a row</th><th class="num">ejections</th></tr></thead>
+<thead><tr><th>instance</th><th>switch</th><th>as the gateway sees it</th><th class="num">in flight</th><th class="num">failures in a row</th><th class="num">ejections</th></tr></thead>
 <tbody>
 ${instanceRows(instances, modes, proxy?.targets)}
 </tbody>
