@@ -319,12 +319,15 @@ export class Exchange {
 
   private async shouldRetry(r: AttemptResult | undefined, retriesConsumed: number, policy: NormalizedRetryPolicy, replayableRequest: boolean): Promise<boolean> {
     if (r?.kind !== 'failed') return false;
+    // An instance's Retry-After speaks for that instance: with another of `targets` left to try,
+    // the retry goes there without waiting for it (nginx's proxy_next_upstream http_503).
+    const elsewhere = this.ctx.targets?.hasUntried(this.tried) === true;
     const decision = decideRetry({
       policy,
       replayable: this.mayResend(r, replayableRequest),
       retriesUsed: retriesConsumed,
       retryable: r.retryable,
-      retryAfter: r.retryAfter,
+      retryAfter: elsewhere ? undefined : r.retryAfter,
       responseStarted: this.started,
       clientGone: this.clientGone,
       remaining: this.deadlineAt > 0 ? this.deadlineAt - Date.now() : undefined,
