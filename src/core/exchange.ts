@@ -167,6 +167,8 @@ export class Exchange {
     readonly ctx: EngineContext,
   ) {
     res.on('close', this.onClose); // a response closes once: no once() wrapper needed
+    // Made once pathFilter and an async router had their say: the client may have left meanwhile.
+    if (res.destroyed) this.clientGone = true;
   }
 
   /** The one 'close' listener of the exchange: the client left early, or the answer is complete. */

@@ -115,6 +115,8 @@ export function createProxyEngine(options: HpmOptions & Record<string, unknown>)
   // Attempts are sent by hop.ts from http-proxy's parts, except where only its web() will do.
   const viaWeb = Boolean(options.forward) || options.followRedirects === true;
   const exchanges = new WeakMap<IncomingMessage, Exchange>();
+  /** What handle() was given for a request that http-proxy-middleware has not passed on yet. */
+  const pending = new WeakMap<IncomingMessage, { policy: NormalizedRetryPolicy | false; hooks: ExchangeHooks }>();
   const upstreams = new Upstreams<AttemptResult>((name) => new Upstream(name, extras, verdictOf, emit));
   // `targets` share one upstream state (circuit, budget, concurrency) as a group; each attempt
   // picks its target (targets.ts).
@@ -133,8 +135,11 @@ export function createProxyEngine(options: HpmOptions & Record<string, unknown>)
     const server = proxyServer as unknown as { web: WebFn };
     const web = server.web;
     server.web = function gatewayWeb(this: unknown, req, res, opts, cb) {
-      const x = exchanges.get(req);
-      if (x === undefined) return web.call(this, req, res, opts, cb);
+      const p = pending.get(req);
+      if (p === undefined) return web.call(this, req, res, opts, cb);
+      pending.delete(req);
+      const x = new Exchange(req as Req, res, p.policy, p.hooks, ctx);
+      exchanges.set(req, x);
       // `opts` is this request's own copy (http-proxy-middleware makes one per request).
       if (agents && !opts.agent) opts.agent = isHttps(opts.target) ? agents.https : agents.http;
       x.run(web, this, opts, group ?? upstreams.get(opts.target)).catch((err: unknown) => x.skip(err));
@@ -177,10 +182,16 @@ export function createProxyEngine(options: HpmOptions & Record<string, unknown>)
 
   return {
     handle(req, res, policy, hooks) {
-      const x = new Exchange(req as Req, res, policy, hooks, ctx);
-      exchanges.set(req, x);
+      // The exchange is made only once http-proxy-middleware's pathFilter matched (gatewayWeb):
+      // a request for another route is handed on untouched, as http-proxy-middleware does.
+      pending.set(req, { policy, hooks });
       // next() from http-proxy-middleware: pathFilter did not match, or router/pathRewrite threw.
-      void middleware(req, res, (err?: unknown) => x.skip(err));
+      void middleware(req, res, (err?: unknown) => {
+        const x = exchanges.get(req);
+        if (x !== undefined) return x.skip(err);
+        pending.delete(req);
+        hooks.skip(err);
+      });
     },
     state() {
       const list = group === undefined ? upstreams.all() : [group];

@@ -124,7 +124,10 @@ export function gatewayProxy(options: GatewayProxyOptions): GatewayProxyMiddlewa
     return new Promise<void>((resolve, reject) => {
       engine.handle(ctx.req, ctx.res, policy, {
         responder: (ctx as Ctx)[kResponder] ?? fallback ?? defaultResponderInstance(),
-        parsedBody: (ctx.request as { rawBody?: unknown; body?: unknown }).rawBody ?? (ctx.request as { body?: unknown }).body,
+        // Read only once the request is the proxy's (pathFilter matched).
+        get parsedBody() {
+          return (ctx.request as { rawBody?: unknown; body?: unknown }).rawBody ?? (ctx.request as { body?: unknown }).body;
+        },
         skip: (err) => (err === undefined ? next().then(resolve, reject) : reject(err)),
         start: () => {
           ctx.respond = false;
