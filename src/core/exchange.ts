@@ -56,7 +56,7 @@ export type AttemptResult =
  * How a request's (or an attempt's) outcome counts for the upstream's health: a gateway failure
  * against it, any answer for it, an app error or a client that left not at all.
  */
-export const verdictOf = (r: AttemptResult): Verdict => (r.kind === 'failed' ? 'failure' : r.kind === 'response' ? 'success' : 'neutral');
+export const verdictOf = (r: { readonly kind: string }): Verdict => (r.kind === 'failed' ? 'failure' : r.kind === 'error' || r.kind === 'aborted' ? 'neutral' : 'success');
 
 export type WebFn = (
   req: IncomingMessage,
@@ -204,6 +204,14 @@ export class Exchange {
     }
     const blocked = upstream.circuit?.blockedFor();
     if (blocked !== undefined) return this.conclude(this.circuitOpen(blocked));
+    if (req.headers.upgrade !== undefined && /\bupgrade\b/i.test(req.headers.connection ?? '')) {
+      // Node hands an upgrade to the app as a plain request while no 'upgrade' listener is on
+      // the server (before `server.on('upgrade', proxy.upgrade)`, or with `ws: true` before the
+      // first plain request let http-proxy-middleware add one): its 101 could not be relayed on
+      // this path. Answered at once, so the client tries again, rather than waiting for timeouts.
+      this.giveUpReason = 'upgrade_not_attached';
+      return this.conclude({ kind: 'failed', failure: { ...failureOf('destination_unavailable'), retryAfter: 1 }, retryable: false });
+    }
     this.upstream = upstream;
     upstream.active++;
 
