@@ -204,11 +204,12 @@ export class Exchange {
     }
     const blocked = upstream.circuit?.blockedFor();
     if (blocked !== undefined) return this.conclude(this.circuitOpen(blocked));
-    if (req.headers.upgrade !== undefined && /\bupgrade\b/i.test(req.headers.connection ?? '')) {
+    if (req.headers.upgrade !== undefined && /^\s*websocket\s*$/i.test(req.headers.upgrade) && /\bupgrade\b/i.test(req.headers.connection ?? '')) {
       // Node hands an upgrade to the app as a plain request while no 'upgrade' listener is on
       // the server (before `server.on('upgrade', proxy.upgrade)`, or with `ws: true` before the
       // first plain request let http-proxy-middleware add one): its 101 could not be relayed on
       // this path. Answered at once, so the client tries again, rather than waiting for timeouts.
+      // Other upgrades (curl's h2c) go on as plain requests: the upstream may ignore the offer.
       this.giveUpReason = 'upgrade_not_attached';
       return this.conclude({ kind: 'failed', failure: { ...failureOf('destination_unavailable'), retryAfter: 1 }, retryable: false });
     }

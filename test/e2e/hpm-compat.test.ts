@@ -32,3 +32,27 @@ describe('upgrade, as on http-proxy-middleware\'s middleware', () => {
     expect(make().upgrade).toBeTypeOf('function');
   });
 });
+
+describe('an h2c upgrade offer (curl --http2 on http://)', () => {
+  it('goes on as a plain request: the upstream answers it as HTTP/1.1', async () => {
+    const http = await import('node:http');
+    const upstream = http.createServer((_req, res) => res.end('plain'));
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+    const express = (await import('express')).default;
+    const app = express();
+    app.use(expressAdapter.gatewayProxy({ target: `http://127.0.0.1:${(upstream.address() as import('node:net').AddressInfo).port}` }));
+    const server = http.createServer(app);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const { send } = await import('../support/client.js');
+      const r = await send(`http://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}/x`, {
+        headers: { connection: 'Upgrade, HTTP2-Settings', upgrade: 'h2c', 'http2-settings': 'AAMAAABkAAQCAAAAAAIAAAAA' },
+      });
+      expect([r.status, r.body]).toEqual([200, 'plain']);
+    } finally {
+      server.closeAllConnections();
+      upstream.closeAllConnections();
+      await Promise.all([new Promise((r) => server.close(r)), new Promise((r) => upstream.close(r))]);
+    }
+  });
+});
