@@ -78,6 +78,7 @@ const PEERS = [
   { kind: 'express-hpm', label: 'Express 5 + http-proxy-middleware, keep-alive agent' },
   { kind: 'express-hpm-defaults', label: 'Express 5 + http-proxy-middleware, defaults' },
   { kind: 'express-http-proxy', label: 'Express 5 + express-http-proxy, defaults' },
+  { kind: 'koa-bare', label: 'Koa 3 + bare Node hop' },
   { kind: 'koa-proxies', label: 'Koa 3 + koa-proxies, defaults' },
   { kind: 'ours-express', label: 'gateway-errors on Express 5 (retries on)', ours: true },
   { kind: 'ours-koa', label: 'gateway-errors on Koa 3 (retries on)', ours: true },
@@ -88,7 +89,7 @@ const labelOf = Object.fromEntries(PEERS.map((p) => [p.kind, p.label]));
  * measured against, so a target ratio compares two measurements taken seconds apart, not a
  * whole round apart while the machine drifts.
  */
-const RUN_ORDER = ['bare', 'fastify', 'express-bare', 'express-http-proxy', 'koa-proxies', ['express-hpm', 'ours-express', 'express-hpm-defaults'], ['hpm', 'ours-koa']];
+const RUN_ORDER = ['bare', 'fastify', 'express-http-proxy', 'koa-proxies', ['express-hpm', 'ours-express', 'express-hpm-defaults', 'express-bare'], ['hpm', 'ours-koa', 'koa-bare']];
 /**
  * The subjects in a group run in `P.processes` processes each, interleaved (peer #1, ours #1,
  * peer #2, ours #2, ...), and a round's figure for them is the mean over their processes. Two
@@ -128,6 +129,9 @@ const PAIRS = {
   expressVsHpm: ['ours-express', 'express-hpm'],
   expressVsDefaults: ['ours-express', 'express-hpm-defaults'],
   koaVsHpm: ['ours-koa', 'hpm'],
+  // The floor for any middleware in each framework (issue 16).
+  expressVsBare: ['ours-express', 'express-bare'],
+  koaVsBare: ['ours-koa', 'koa-bare'],
 };
 
 const results = { mode, machine: machine(), scenarios: {} };
@@ -239,11 +243,12 @@ async function healthy(upstream, proxies) {
     [
       ['gateway-errors on Express / Express + HPM keep-alive', x(hp.expressVsHpm.rps), ratio(e.rps, rows['express-hpm'].rps), '>= 1.0x'],
       ['gateway-errors on Express / Express + HPM defaults', x(hp.expressVsDefaults.rps), ratio(e.rps, rows['express-hpm-defaults'].rps), '>= 2x'],
-      ['gateway-errors on Express / Express + bare hop', '', ratio(e.rps, rows['express-bare'].rps), ''],
+      ['gateway-errors on Express / Express + bare hop', x(hp.expressVsBare.rps), ratio(e.rps, rows['express-bare'].rps), '>= 0.95x'],
       ['gateway-errors on Express / Express + express-http-proxy', '', ratio(e.rps, rows['express-http-proxy'].rps), ''],
       ['gateway-errors on Express / @fastify/reply-from', '', ratio(e.rps, rows.fastify.rps), ''],
       ['gateway-errors on Koa / HPM alone, keep-alive', x(hp.koaVsHpm.rps), ratio(k.rps, rows.hpm.rps), '>= 0.8x'],
       ['gateway-errors on Koa / Koa + koa-proxies', '', ratio(k.rps, rows['koa-proxies'].rps), ''],
+      ['gateway-errors on Koa / Koa + bare hop', x(hp.koaVsBare.rps), ratio(k.rps, rows['koa-bare'].rps), '>= 0.90x'],
       ['gateway-errors on Koa / bare hop', '', ratio(k.rps, bare), ''],
     ],
     ['l', 'r', 'r', 'r'],
@@ -733,6 +738,8 @@ function targets() {
       hp.expressVsHpm.p99 <= 1,
     ]);
     out.push(['Healthy: Koa req/s >= 0.8x HPM alone, keep-alive (paired)', `${fixed(hp.koaVsHpm.rps)}x`, hp.koaVsHpm.rps >= 0.8]);
+    out.push(['Healthy: Express req/s >= 0.95x Express + bare hop (paired, issue 16)', `${fixed(hp.expressVsBare.rps)}x`, hp.expressVsBare.rps >= 0.95]);
+    out.push(['Healthy: Koa req/s >= 0.90x Koa + bare hop (paired, issue 16)', `${fixed(hp.koaVsBare.rps)}x`, hp.koaVsBare.rps >= 0.9]);
   }
   const tt = results.scenarios.targets;
   if (tt) out.push(['Two targets: req/s >= 0.97x one target (paired)', `${fixed(tt.paired)}x`, tt.paired >= 0.97]);
