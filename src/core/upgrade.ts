@@ -48,6 +48,15 @@ export interface UpgradeContext {
 const ATTEMPTS = 3;
 const LIMIT_RETRY_AFTER = 1;
 
+interface HandshakeState {
+  /** The client left (closed, or ended its side). */
+  gone: boolean;
+  /** What the client sent behind its handshake. */
+  early: Buffer[];
+  /** Called when it leaves: the handshake in progress stops. */
+  onGone: Set<() => void>;
+}
+
 type Handshake =
   | { kind: 'upgraded'; proxyRes: IncomingMessage; proxySocket: Socket; proxyHead: Buffer }
   | { kind: 'response'; proxyRes: IncomingMessage }
@@ -60,8 +69,23 @@ type Handshake =
 export async function proxyUpgrade(u: UpgradeContext, server: WsServerLike, req: IncomingMessage, socket: Duplex, head: Buffer, options: Record<string, unknown>): Promise<void> {
   // A client that resets mid-handshake must not take the process down.
   socket.on('error', noop);
-  const state = { gone: false };
-  socket.once('close', () => (state.gone = true));
+  // Node leaves an upgraded socket paused: read it during the handshake, so a client that leaves
+  // is noticed ('end' comes only to a reader) and what it sent behind the handshake (its first
+  // frames) is kept for the upstream.
+  const state: HandshakeState = { gone: false, early: [], onGone: new Set() };
+  const leave = () => {
+    state.gone = true;
+    for (const f of state.onGone) f();
+  };
+  const collect = (chunk: Buffer) => void state.early.push(chunk);
+  socket.on('data', collect);
+  socket.once('end', leave);
+  socket.once('close', leave);
+  const stopReading = () => {
+    socket.pause();
+    socket.off('data', collect);
+    socket.off('end', leave);
+  };
   if (typeof options.target === 'string') options.target = parseTarget(options.target);
   // http-proxy's passes before its stream (method and Upgrade header checks, X-Forwarded-*).
   for (const pass of server.wsPasses) {
@@ -127,9 +151,11 @@ export async function proxyUpgrade(u: UpgradeContext, server: WsServerLike, req:
   } finally {
     upstream.active--;
   }
+  stopReading();
   switch (h.kind) {
     case 'upgraded':
-      return connect(server, socket, h);
+      if (state.gone) return void h.proxySocket.destroy();
+      return connect(server, socket, Buffer.concat([head, ...state.early]), h);
     case 'response':
       return relay(socket, h.proxyRes);
     case 'failed':
@@ -152,7 +178,7 @@ function handshake(
   socket: Duplex,
   head: Buffer,
   options: Record<string, unknown>,
-  state: { gone: boolean },
+  state: HandshakeState,
 ): Promise<Handshake> {
   return new Promise((resolve) => {
     let proxyReq: ClientRequest;
@@ -163,7 +189,7 @@ function handshake(
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      socket.off('close', onGone);
+      state.onGone.delete(onGone);
       resolve(h);
     };
     const onGone = () => {
@@ -171,7 +197,7 @@ function handshake(
       settle({ kind: 'aborted' });
     };
     if (state.gone) return settle({ kind: 'aborted' });
-    socket.once('close', onGone);
+    state.onGone.add(onGone);
     const arm = (type: 'connection_timeout' | 'http_response_timeout', ms: number) => {
       clearTimeout(timer);
       if (ms > 0) timer = setTimeout(() => {
@@ -223,11 +249,15 @@ function handshake(
   });
 }
 
-/** The 101 goes to the client; from here on the two sockets are one pipe. */
-function connect(server: WsServerLike, socket: Duplex, h: Extract<Handshake, { kind: 'upgraded' }>): void {
+/**
+ * The 101 goes to the client; from here on the two sockets are one pipe. `early` is what the
+ * client sent behind its handshake, for the upstream before anything else.
+ */
+function connect(server: WsServerLike, socket: Duplex, early: Buffer, h: Extract<Handshake, { kind: 'upgraded' }>): void {
   const { proxyRes, proxySocket, proxyHead } = h;
   common.setupSocket(socket as Socket);
   common.setupSocket(proxySocket);
+  if (early.length > 0) socket.unshift(early);
   if (proxyHead.length > 0) proxySocket.unshift(proxyHead);
   const close = () => {
     socket.destroy();
@@ -235,16 +265,34 @@ function connect(server: WsServerLike, socket: Duplex, h: Extract<Handshake, { k
   };
   proxySocket.on('error', close);
   socket.on('error', close);
-  proxySocket.once('end', () => server.emit('close', proxyRes, proxySocket, proxyHead));
+  // A user's on.open / on.close that throws closes this connection, not the process.
+  proxySocket.once('end', () => guarded(close, () => server.emit('close', proxyRes, proxySocket, proxyHead)));
   socket.write(httpHead('HTTP/1.1 101 Switching Protocols', proxyRes.headers));
   proxySocket.pipe(socket).pipe(proxySocket);
-  server.emit('open', proxySocket);
+  guarded(close, () => server.emit('open', proxySocket));
 }
 
-/** An upstream's own answer that is not a switch (a 401, a 404): relayed as it came. */
+function guarded(onThrow: () => void, fn: () => void): void {
+  try {
+    fn();
+  } catch {
+    onThrow();
+  }
+}
+
+/** Framing of the upstream's head that does not describe what goes to the client here. */
+const RELAY_DROPPED = new Set(['transfer-encoding', 'content-length', 'connection', 'keep-alive']);
+
+/**
+ * An upstream's own answer that is not a switch (a 401, a 404): relayed with its status, headers
+ * and body. The body arrives de-chunked, so it goes out unframed, ended by closing the socket.
+ */
 function relay(socket: Duplex, proxyRes: IncomingMessage): void {
   if (!socket.writable) return void proxyRes.destroy();
-  socket.write(httpHead(`HTTP/${proxyRes.httpVersion} ${proxyRes.statusCode} ${proxyRes.statusMessage}`, proxyRes.headers));
+  const headers: IncomingMessage['headers'] = {};
+  for (const [name, value] of Object.entries(proxyRes.headers)) if (!RELAY_DROPPED.has(name)) headers[name] = value;
+  headers.connection = 'close';
+  socket.write(httpHead(`HTTP/1.1 ${proxyRes.statusCode} ${proxyRes.statusMessage}`, headers));
   proxyRes.on('error', () => socket.destroy());
   proxyRes.pipe(socket);
 }

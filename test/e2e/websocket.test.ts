@@ -213,3 +213,63 @@ describe.each(Object.entries(WS_ONLY))('ws: true without proxy.upgrade attached,
     expect(await tryOpen(`${url}/ws`)).toEqual({ opened: true, echo: 'echo: hello' });
   });
 });
+
+/** A masked client text frame (RFC 6455 §5.2), as a browser sends it. */
+function maskedText(text: string): Buffer {
+  const payload = Buffer.from(text);
+  const mask = Buffer.from([1, 2, 3, 4]);
+  const masked = Buffer.from(payload.map((b, i) => b ^ mask[i % 4]!));
+  return Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, masked]);
+}
+
+const HANDSHAKE = 'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n';
+
+describe.each(Object.entries(ADAPTERS))('the edges of an upgrade on %s', (_name, gateway) => {
+  it('delivers a frame the client sent in the same packet as its handshake', async () => {
+    const g = await gateway({ target: await echoUpstream(), ws: true });
+    const [host, port] = g.url.slice('ws://'.length).split(':');
+    const got = await new Promise<string>((resolve) => {
+      const s = net.connect(Number(port), host!);
+      let seen = '';
+      s.on('data', (c) => {
+        seen += c.toString('latin1');
+        if (seen.includes('echo: hello')) s.destroy();
+      });
+      s.on('close', () => resolve(seen));
+      s.on('error', () => undefined);
+      setTimeout(() => s.destroy(), 3000);
+      s.write(Buffer.concat([Buffer.from(HANDSHAKE), maskedText('hello')]));
+    });
+    expect(got.startsWith('HTTP/1.1 101')).toBe(true);
+    expect(got).toContain('echo: hello');
+  });
+
+  it('stops the handshake with a hanging upstream when the client leaves', async () => {
+    let open = 0;
+    const hang = net.createServer((s) => {
+      open++;
+      s.resume(); // read, so the gateway's close is seen
+      s.on('close', () => open--);
+      s.on('error', () => undefined);
+    });
+    const upstream = `http://${await listen(hang)}`;
+    const retries: number[] = [];
+    const g = await gateway({ target: upstream, ws: true, responseTimeout: 60_000, onRetry: (e: { attempt: number }) => retries.push(e.attempt) });
+    const [host, port] = g.url.slice('ws://'.length).split(':');
+    const s = net.connect(Number(port), host!);
+    s.on('error', () => undefined);
+    s.write(HANDSHAKE);
+    for (let i = 0; i < 100 && open === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(open).toBe(1);
+    s.end(); // a clean close: only a reader of the socket sees it
+    for (let i = 0; i < 100 && open > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(open).toBe(0);
+    expect(retries).toEqual([]);
+  });
+
+  it('closes the connection, not the process, when on.open throws', async () => {
+    const g = await gateway({ target: await echoUpstream(), ws: true, on: { open: () => { throw new Error('a bug'); } } });
+    const r = await tryOpen(`${g.url}/ws`);
+    expect(r).not.toMatchObject({ opened: true });
+  });
+});
