@@ -26,7 +26,7 @@ export interface RequestFacts {
 export interface Responder {
   readonly options: NormalizedGatewayOptions;
   /** Build the answer for a failure. Never throws. */
-  reply(failure: Failure, facts: RequestFacts): Reply;
+  reply(failure: Failure<BrandedStatus>, facts: RequestFacts): Reply;
   /** Build the planned-maintenance 503 (no upstream involved, so no Proxy-Status). Never throws. */
   maintenanceReply(window: ActiveMaintenance, facts: RequestFacts): Reply;
   /** Whether a handler's answer with this status is branded: 502/503/504, and `extraStatuses`. */
@@ -35,7 +35,7 @@ export interface Responder {
    * Headers for an upstream's (or handler's) own gateway error let through (`keepUpstreamBody`);
    * a name mapped to `undefined` must be removed (an invalid Retry-After is dropped, never echoed).
    */
-  passthroughHeaders(failure: Failure, facts: RequestFacts): Record<string, string | undefined>;
+  passthroughHeaders(failure: Failure<BrandedStatus>, facts: RequestFacts): Record<string, string | undefined>;
 }
 
 /**
@@ -43,7 +43,7 @@ export interface Responder {
  * Retry-After, when valid, is kept. A 429 turned the request away unprocessed (RFC 6585), so
  * even a POST is safe to send again: the page must not say it may have gone through.
  */
-export function handlerFailure(status: BrandedStatus, retryAfterHeader: unknown): Failure {
+export function handlerFailure(status: BrandedStatus, retryAfterHeader: unknown): Failure<BrandedStatus> {
   const retryAfter = parseRetryAfter(retryAfterHeader);
   return { status, retryable: false, ...(retryAfter !== undefined && { retryAfter }), ...(status === 429 && { unsent: true }) };
 }
@@ -70,7 +70,7 @@ export function isGatewayStatus(status: number): status is GatewayStatus {
 }
 
 /** RFC 9457 `type` for a classified failure: the RFC 9209 section that defines it. */
-function problemType(failure: Failure): string {
+function problemType(failure: Failure<BrandedStatus>): string {
   return failure.error === undefined
     ? 'about:blank'
     : `https://www.rfc-editor.org/rfc/rfc9209#name-${failure.error.replaceAll('_', '-')}`;
@@ -101,12 +101,12 @@ export function createResponder(input?: GatewayErrorsOptions<never>, prefix?: st
   const catalog: Catalog = createCatalog(input?.locales as Record<string, unknown> | undefined, at('locales'));
   const renderer: Renderer = createRenderer({ brand, ...(input?.templates !== undefined && { templates: input.templates }) });
 
-  function retryAfterOf(failure: Failure): number | undefined {
+  function retryAfterOf(failure: Failure<BrandedStatus>): number | undefined {
     if (failure.retryAfter !== undefined) return failure.retryAfter;
     return failure.status === 503 ? options.retryAfter : undefined;
   }
 
-  function proxyStatus(failure: Failure): string | undefined {
+  function proxyStatus(failure: Failure<BrandedStatus>): string | undefined {
     if (failure.error !== undefined) {
       let value = `${options.proxyName}; error=${failure.error}`;
       if (options.expose) {
@@ -119,7 +119,7 @@ export function createResponder(input?: GatewayErrorsOptions<never>, prefix?: st
     return undefined;
   }
 
-  function commonHeaders(failure: Failure, requestId: string): Record<string, string> {
+  function commonHeaders(failure: Failure<BrandedStatus>, requestId: string): Record<string, string> {
     const headers: Record<string, string> = { 'x-request-id': requestId };
     const ps = proxyStatus(failure);
     if (ps !== undefined) headers['proxy-status'] = ps;
@@ -128,7 +128,7 @@ export function createResponder(input?: GatewayErrorsOptions<never>, prefix?: st
     return headers;
   }
 
-  function view(failure: Failure, facts: RequestFacts, messages: Messages, requestId: string): ErrorView {
+  function view(failure: Failure<BrandedStatus>, facts: RequestFacts, messages: Messages, requestId: string): ErrorView {
     const s = messages.statuses[String(failure.status) as StatusKey];
     const retryAfter = retryAfterOf(failure);
     const upstream = options.expose ? upstreamDetails(failure.cause) : undefined;
@@ -180,7 +180,7 @@ export function createResponder(input?: GatewayErrorsOptions<never>, prefix?: st
   }
 
   /** Every branded answer is assembled here: negotiation, headers, body. */
-  function answer(failure: Failure, facts: RequestFacts, maintenance?: ActiveMaintenance): Reply {
+  function answer(failure: Failure<BrandedStatus>, facts: RequestFacts, maintenance?: ActiveMaintenance): Reply {
     const requestId = requestIdFrom(facts.headers['x-request-id']);
     const messages = catalog.get(negotiateLanguage(facts.headers['accept-language'], catalog.languages));
     const format = negotiateFormat(facts.headers.accept);

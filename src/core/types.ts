@@ -37,9 +37,12 @@ export type ProxyErrorType =
  * `error` and `receivedStatus` are mutually exclusive; a failure with neither is a handler's own
  * 502/503/504 (no upstream involved, so no Proxy-Status).
  */
-export interface Failure {
-  /** A 429 or 500 only from a handler, when listed in `extraStatuses`: never an upstream failure. */
-  readonly status: BrandedStatus;
+export interface Failure<S extends BrandedStatus = GatewayStatus> {
+  /**
+   * 502, 503 or 504. `Failure<BrandedStatus>` also allows a handler's own 429 or 500 (when listed
+   * in `extraStatuses`), never an upstream failure: what the error sink takes.
+   */
+  readonly status: S;
   /** RFC 9209 error type when the failure is ours to name. */
   readonly error?: ProxyErrorType;
   /** The upstream's own 502/503/504 (reported as `received-status`). */
