@@ -14,7 +14,7 @@ import { classifyError, failureOf } from './classify.js';
 import type { Emitter } from './events.js';
 import { isReplayable, type NormalizedProxyExtras, type NormalizedRetryPolicy } from './options.js';
 import { applyHeaders, isGatewayStatus, type RequestFacts, type Responder } from './respond.js';
-import { afterHandlers, asClientError, beforeHandlers, guardWrites, nativeOf, ProxyReqHandlerError, strictLength } from './framing.js';
+import { afterHandlers, asClientError, beforeHandlers, guardWrites, nativeOf, HandlerError, strictLength } from './framing.js';
 import { dropHopByHop, hop, sentHopByHop, type ProxyServerLike } from './hop.js';
 import { decideRetry } from './retry.js';
 import { parseRetryAfter } from './retry-after.js';
@@ -267,7 +267,8 @@ export class Exchange {
       attempt(1).then((first) => {
         if (first.kind !== 'failed' || policy === false) return first;
         if (!this.mayResend(first, replayableRequest)) {
-          this.giveUpReason = 'not_replayable';
+          // With `retries: 0` nothing is sent again whatever the request: no retries left.
+          if (policy.retries > 0) this.giveUpReason = 'not_replayable';
           return first;
         }
         return this.retry(first, attempt, policy, replayableRequest);
@@ -497,7 +498,10 @@ export class Exchange {
   /** The last good copy instead of the error answer (stale.ts); without one, the error answer after all. */
   private answerStale(stale: StaleCache, result: AttemptResult & { kind: 'failed' }, failure: Failure, reason: string): void {
     const { req, hooks } = this;
+    let decided = false;
     const after = (served: boolean): void => {
+      if (decided) return;
+      decided = true;
       if (!served) {
         this.staleMissed = true;
         return this.conclude(result);
@@ -507,10 +511,23 @@ export class Exchange {
     };
     const served = stale.answer({
       req, res: this.res, failure, reason, attempts: this.attempts, upstream: this.upstream?.name ?? 'unknown', path: pathOf(req),
-      responder: hooks.responder, facts: this.facts(), emit: this.ctx.emit, gone: () => this.clientGone, start: () => hooks.start(),
+      responder: hooks.responder, facts: this.facts(), emit: this.ctx.emit, gone: () => this.clientGone || decided, start: () => hooks.start(),
     });
-    if (typeof served === 'boolean') after(served);
-    else served.then(after, () => after(false));
+    if (typeof served === 'boolean') return after(served);
+    // A store that does not answer is a miss: the error answer by the deadline (or in 2 s),
+    // never a client left waiting. A copy that comes later finds the answer sent and stays home.
+    const wait = this.deadlineAt > 0 ? Math.max(100, this.deadlineAt - Date.now()) : STORE_WAIT;
+    const timer = setTimeout(() => after(false), wait);
+    served.then(
+      (ok) => {
+        clearTimeout(timer);
+        after(ok);
+      },
+      () => {
+        clearTimeout(timer);
+        after(false);
+      },
+    );
   }
 
   /** Hand the upstream response to the client, streaming, untouched but for http-proxy's passes. */
@@ -520,6 +537,8 @@ export class Exchange {
       proxyRes.destroy();
       return this.finish();
     }
+    // A user's on.proxyRes that threw destroyed it (proxy.ts): nothing of it has gone out yet.
+    if (proxyRes.errored instanceof HandlerError) return this.skip(proxyRes.errored);
     this.started = true;
     // Only a gateway status let through (keepUpstreamBody) needs the interceptor told to keep off;
     // marking every response would add a property to each one on the hot path.
@@ -604,6 +623,9 @@ function amendHead(proxyReq: ClientRequest, req: IncomingMessage, options: Recor
   }
 }
 
+/** ms a `stale.store` may take to answer when the request has no deadline. */
+const STORE_WAIT = 2000;
+
 /** Up to this many bytes, an upstream answer that arrived whole goes out in one write (deliver). */
 const WHOLE_BODY_MAX = 64 * 1024;
 
@@ -648,7 +670,7 @@ export class Attempt {
       guardWrites(proxyReq);
       // follow-redirects drops the events of a request that a handler destroyed: without this the
       // attempt would wait for its timeout. An error reported first (the handler's own) stands.
-      proxyReq.once('close', () => process.nextTick(() => this.error(new ProxyReqHandlerError('the upstream request was destroyed'))));
+      proxyReq.once('close', () => process.nextTick(() => this.error(new HandlerError('proxyReq', 'the upstream request was destroyed'))));
     }
     if (proxyReq.socket) this.onSocket(proxyReq.socket);
     else proxyReq.once('socket', (socket: Socket) => this.onSocket(socket));

@@ -214,7 +214,12 @@ export function createStaleCache(options: NormalizedStale): StaleCache {
       // marked them shareable (RFC 9111 section 3.5). A Cookie is a credential too: its answer is
       // kept only when marked shareable the same way. The copy must be able to answer its own
       // request at all (not so with `Vary: *` or `must-revalidate`).
+      // Only what the origin said may be kept for a while (max-age, s-maxage, public, Expires,
+      // stale-if-error), as nginx's proxy_cache keeps nothing without them: an answer with no
+      // caching headers may be personal in ways no header says (an API key, a session in the
+      // path), and must not reach another client.
       const usable =
+        explicitlyCacheable(cc, headers) &&
         policy.storable() &&
         (req.headers.cookie === undefined || cc.public !== undefined || cc['s-maxage'] !== undefined) &&
         policy.evaluateRequest(failedRequest(req)).response !== undefined;
@@ -332,4 +337,15 @@ export function createStaleCache(options: NormalizedStale): StaleCache {
     });
     return true;
   }
+}
+
+/** The origin said this answer may be kept: a lifetime, `public`, or a stale-if-error window. */
+function explicitlyCacheable(cc: Record<string, string | boolean>, headers: IncomingMessage['headers']): boolean {
+  return (
+    cc['max-age'] !== undefined ||
+    cc['s-maxage'] !== undefined ||
+    cc.public !== undefined ||
+    cc['stale-if-error'] !== undefined ||
+    headers.expires !== undefined
+  );
 }

@@ -98,7 +98,6 @@ const FAST_RETRY = { retries: 1, baseDelay: 1, maxDelay: 1 };
 
 /** Answers kept: the corpus that must come back stale, with what each shows. */
 const STORABLE: Record<string, Route> = {
-  '/plain': {}, // no Cache-Control: storable by RFC 9111 section 4.2.2 (heuristic freshness)
   '/max-age': { headers: { 'cache-control': 'max-age=60' } },
   '/expired': { headers: { 'cache-control': 'max-age=0' } },
   '/public': { headers: { 'cache-control': 'public, max-age=5' }, body: '{"ok":true}' },
@@ -113,6 +112,10 @@ const STORABLE: Record<string, Route> = {
 
 /** Answers never to be sent stale, whatever happens to the upstream. */
 const NEVER: Record<string, Route & { request?: Record<string, string> }> = {
+  // No caching headers: RFC 9111 would allow a heuristic lifetime, but such an answer may be
+  // personal in ways no header says (an API key, a session in the path); nginx keeps nothing either.
+  '/plain': {},
+  '/api-key': { request: { 'x-api-key': 'alice-secret' } },
   '/private': { headers: { 'cache-control': 'private, max-age=60' } },
   '/no-store': { headers: { 'cache-control': 'no-store' } },
   '/auth': { headers: { 'cache-control': 'max-age=60' }, request: { authorization: 'Bearer alice' } },
