@@ -31,11 +31,14 @@ export class BodyFramingError extends Error {
   }
 }
 
-/** An `on.proxyReq` handler threw: the request is failed with its error, not sent half-made. */
-export class ProxyReqHandlerError extends Error {
-  readonly code = 'GATEWAY_ERRORS_PROXYREQ_HANDLER';
-  constructor(cause: unknown) {
-    super(`gateway-errors: an on.proxyReq handler failed the upstream request: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+/** A user's `on.*` handler threw: its request (or connection) is failed with the error, not the process. */
+export class HandlerError extends Error {
+  readonly code = 'GATEWAY_ERRORS_HANDLER';
+  constructor(
+    readonly event: string,
+    cause: unknown,
+  ) {
+    super(`gateway-errors: an on.${event} handler failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
   }
 }
 
@@ -78,6 +81,7 @@ export function guardWrites(proxyReq: ClientRequest): void {
   const write = proxyReq.write as unknown as Write;
   const end = proxyReq.end as unknown as End;
   let written = 0;
+  bytesWritten.set(proxyReq, () => written);
   const refuse = (r: ClientRequest, err: unknown) => {
     r.destroy(new BodyFramingError(err));
   };
@@ -116,6 +120,7 @@ export function guardWrites(proxyReq: ClientRequest): void {
       return this;
     }
     // Not counted here: follow-redirects' end() writes its chunk through write() above.
+    if (len > 0 && nativeOf(this) === this) written += len;
     try {
       return end.call(this, chunk, encoding, cb);
     } catch (err) {
@@ -125,16 +130,25 @@ export function guardWrites(proxyReq: ClientRequest): void {
   };
 }
 
+/** Body bytes written so far to a request under guardWrites. */
+const bytesWritten = new WeakMap<ClientRequest, () => number>();
+
 /** The request as it was before the user's handlers ran: its head, and the gateway's framing. */
 export interface BeforeHandlers {
   readonly headSent: boolean;
+  readonly written: number;
   readonly length: ReturnType<ClientRequest['getHeader']>;
   readonly coding: ReturnType<ClientRequest['getHeader']>;
 }
 
 export function beforeHandlers(proxyReq: ClientRequest): BeforeHandlers {
   const native = nativeOf(proxyReq);
-  return { headSent: native.headersSent, length: native.getHeader('content-length'), coding: native.getHeader('transfer-encoding') };
+  return {
+    headSent: native.headersSent,
+    written: bytesWritten.get(proxyReq)?.() ?? 0,
+    length: native.getHeader('content-length'),
+    coding: native.getHeader('transfer-encoding'),
+  };
 }
 
 /**
@@ -147,20 +161,21 @@ export function afterHandlers(proxyReq: ClientRequest, before: BeforeHandlers, e
     try {
       emit();
     } catch (err) {
-      proxyReq.destroy(new ProxyReqHandlerError(err));
+      proxyReq.destroy(new HandlerError('proxyReq', err));
       return;
     }
   }
   if (proxyReq.destroyed) return; // a handler refused the request (fixRequestBody does, with its error)
   if (ended(proxyReq)) return;
   const native = nativeOf(proxyReq);
-  if (!before.headSent && native.headersSent) {
+  if ((bytesWritten.get(proxyReq)?.() ?? 0) > before.written) {
     // The handler wrote the body and left the request open: it is theirs, end it as it is.
     proxyReq.end();
     return;
   }
-  // The body is the gateway's, and so is its framing, whatever a handler set without writing.
-  if (!before.headSent) {
+  // The body is the gateway's, and so is its framing, whatever a handler set without writing (a
+  // head it flushed stays as sent: the body is then counted against that).
+  if (!native.headersSent) {
     setOrRemove(proxyReq, native, 'content-length', before.length);
     setOrRemove(proxyReq, native, 'transfer-encoding', before.coding);
   }

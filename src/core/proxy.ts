@@ -24,7 +24,7 @@ import {
   type RequestHandler,
 } from 'http-proxy-middleware';
 import { createEmitter } from './events.js';
-import { ProxyReqHandlerError } from './framing.js';
+import { HandlerError } from './framing.js';
 import { verdictOf, Exchange, type AttemptResult, type EngineContext, type ExchangeHooks, type Req, type WebFn } from './exchange.js';
 import { normalizeProxyExtras, type NormalizedRetryPolicy } from './options.js';
 import type { Duplex } from 'node:stream';
@@ -85,17 +85,33 @@ const holdBodyPlugin: Plugin = (proxyServer) => {
 };
 
 /**
- * A user's on.proxyReq that throws fails its request instead of the process: http-proxy runs it
- * from the upstream request's 'socket' event, where nothing would catch it.
+ * What a user's `on.*` handler that throws takes down: its request or connection, never the
+ * process. http-proxy calls them from socket and stream events, where nothing would catch a
+ * throw. A failed on.proxyRes destroys the response before a byte of it went out (the exchange
+ * then hands the error to the app, a 500); on.end comes when the answer is complete, so there is
+ * nothing left to fail.
  */
-function guardHandler(handler: NonNullable<NonNullable<HpmOptions['on']>['proxyReq']>): typeof handler {
-  return function guardedProxyReq(this: unknown, proxyReq, ...rest) {
-    try {
-      handler.call(this, proxyReq, ...rest);
-    } catch (err) {
-      proxyReq.destroy(new ProxyReqHandlerError(err));
-    }
-  };
+const ON_THROW: Record<string, (err: unknown, args: unknown[]) => void> = {
+  proxyReq: (err, [proxyReq]) => (proxyReq as ClientRequest).destroy(new HandlerError('proxyReq', err)),
+  proxyReqWs: (err, [proxyReq]) => (proxyReq as ClientRequest).destroy(new HandlerError('proxyReqWs', err)),
+  proxyRes: (err, [proxyRes]) => (proxyRes as IncomingMessage).destroy(new HandlerError('proxyRes', err)),
+  open: (_err, [proxySocket]) => (proxySocket as Socket).destroy(),
+  close: (_err, [, proxySocket]) => (proxySocket as Socket | undefined)?.destroy(),
+  end: () => undefined,
+};
+
+function guardHandlers(on: Record<string, unknown>): void {
+  for (const [event, onThrow] of Object.entries(ON_THROW)) {
+    const handler = on[event];
+    if (typeof handler !== 'function') continue;
+    on[event] = function guardedHandler(this: unknown, ...args: unknown[]) {
+      try {
+        return handler.apply(this, args);
+      } catch (err) {
+        onThrow(err, args);
+      }
+    };
+  }
 }
 
 /** Target protocol after http-proxy-middleware's router: picks the matching keep-alive agent. */
@@ -153,7 +169,7 @@ export function createProxyEngine(options: HpmOptions & Record<string, unknown>,
     // Upgrades (server 'upgrade' events, through http-proxy-middleware's router and pathRewrite).
     const wsServer = proxyServer as unknown as WsServerLike & { ws: unknown };
     wsServer.ws = function gatewayWs(req: IncomingMessage, socket: Duplex, head: Buffer, opts: Record<string, unknown>) {
-      void proxyUpgrade(upgrades, wsServer, req, socket, head ?? Buffer.alloc(0), { ...opts });
+      proxyUpgrade(upgrades, wsServer, req, socket, head ?? Buffer.alloc(0), { ...opts }).catch(() => socket.destroy());
     };
     if (viaWeb) {
       // An attempt through web() (Exchange.viaWeb) without a body stream: its upstream request.
@@ -182,7 +198,7 @@ export function createProxyEngine(options: HpmOptions & Record<string, unknown>,
   const on = { ...(options.on ?? {}) } as NonNullable<HpmOptions['on']>;
   // We deliver parsed bodies ourselves, byte for byte; fixRequestBody would rebuild them.
   if (on.proxyReq === fixRequestBody) delete on.proxyReq;
-  else if (typeof on.proxyReq === 'function') on.proxyReq = guardHandler(on.proxyReq);
+  guardHandlers(on as Record<string, unknown>);
   const defaults = options.ejectPlugins ? [] : [proxyEventsPlugin, ...(options.logger ? [loggerPlugin] : [])];
   const plugins: Plugin[] = [gatewayPlugin, ...defaults, ...(options.plugins ?? []), ...(viaWeb ? [holdBodyPlugin] : [])];
   const hpmOptions: Record<string, unknown> = { ...options, on, ejectPlugins: true, plugins };

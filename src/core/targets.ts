@@ -230,12 +230,18 @@ export class TargetSet {
         this.emit.targetReturn({ upstream: this.name, target: t.url, reason: 'health_check' });
       }
     };
-    const req = (secure ? https : http).get(url, { agent: secure ? this.agents.https : this.agents.http, timeout: c.timeout }, (res) => {
-      res.resume();
+    // The status is the verdict: the body is not read, and the whole probe has `timeout` ms
+    // (Node's own `timeout` is per silence, which a trickling body would keep renewing).
+    const timer = setTimeout(() => req.destroy(new Error('health check timed out')), c.timeout);
+    const req = (secure ? https : http).get(url, { agent: secure ? this.agents.https : this.agents.http }, (res) => {
+      clearTimeout(timer);
       result((res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 400);
+      res.destroy();
     });
-    req.on('timeout', () => req.destroy(new Error('health check timed out')));
-    req.on('error', () => result(false));
+    req.on('error', () => {
+      clearTimeout(timer);
+      result(false);
+    });
   }
 
   state(): TargetState[] {

@@ -282,3 +282,30 @@ describe('a multipart field that fixRequestBody refuses (CR or LF: header inject
     }
   });
 });
+
+describe('handlers that do other things to the upstream request', () => {
+  it('sends the body once when on.proxyReq only flushes the head', async () => {
+    const app = await ADAPTERS['Express 5']!(upstream.url, (proxyReq) => proxyReq.flushHeaders(), false);
+    try {
+      upstream.reset();
+      const r = await send(`${app.url}/api/echo`, { method: 'POST', headers: { 'content-type': 'text/plain', 'x-test-id': 'flush' }, body: 'abc' });
+      expect(r.status).toBe(200);
+      const messages = wireMessages().messages;
+      expect(messages.map((m) => m.body.toString())).toEqual(['abc']);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it.each(Object.entries(ADAPTERS))('answers 500 and keeps the process when on.proxyRes throws, on %s', async (_name, build) => {
+    const app = await build(upstream.url, () => undefined, false, { on: { proxyRes: () => { throw new Error('a bug in proxyRes'); } } });
+    try {
+      const r = await send(`${app.url}/api/echo`);
+      expect(r.status).toBe(500);
+      expect(r.body).toContain('on.proxyRes handler failed');
+      expect((await send(`${app.url}/api/echo`)).status).toBe(500); // still serving
+    } finally {
+      await app.close();
+    }
+  });
+});
