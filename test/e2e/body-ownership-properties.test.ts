@@ -7,7 +7,7 @@
  * goes upstream.
  */
 import http from 'node:http';
-import net, { type AddressInfo } from 'node:net';
+import net from 'node:net';
 import { createRequire } from 'node:module';
 import express from 'express';
 import fc from 'fast-check';
@@ -15,6 +15,7 @@ import Koa from 'koa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as expressAdapter from '../../src/express/index.js';
 import * as koaAdapter from '../../src/koa/index.js';
+import { listen } from '../support/apps.js';
 import { eventually, send } from '../support/client.js';
 import { startWiredUpstream, type WiredUpstream } from '../support/wire.js';
 
@@ -75,19 +76,6 @@ function play(steps: readonly Step[], proxyReq: http.ClientRequest): void {
 let current: readonly Step[] = [];
 let runs = 0;
 const handler = (proxyReq: http.ClientRequest) => play(current, proxyReq);
-
-async function listen(h: http.RequestListener): Promise<{ url: string; close(): Promise<void> }> {
-  const server = http.createServer(h);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () =>
-      new Promise<void>((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  };
-}
 
 const APPS: Record<string, (target: string, extra: Record<string, unknown>) => http.RequestListener> = {
   'Express 5': (target, extra) => {

@@ -7,7 +7,6 @@
  * Node upstream, two or more requests per pooled connection, on Express 5 and Koa 3.
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { stringify as stringifyQuery } from 'node:querystring';
 import { createRequire } from 'node:module';
 import express from 'express';
@@ -16,6 +15,7 @@ import Koa from 'koa';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import * as expressAdapter from '../../src/express/index.js';
 import * as koaAdapter from '../../src/koa/index.js';
+import { listen } from '../support/apps.js';
 import { send } from '../support/client.js';
 import { startWiredUpstream, type WiredUpstream } from '../support/wire.js';
 
@@ -97,19 +97,6 @@ const BODIES: Record<string, { type: string; body: string; jsonish?: boolean }> 
 interface App {
   url: string;
   close(): Promise<void>;
-}
-
-async function listen(handler: http.RequestListener): Promise<App> {
-  const server = http.createServer(handler);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () =>
-      new Promise<void>((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  };
 }
 
 type Build = (target: string, proxyReq: ProxyReqHandler, retry: boolean, extra?: Record<string, unknown>) => Promise<App>;

@@ -30,7 +30,8 @@ export interface MountedApp {
 
 export type Mount = (spec: AppSpec) => Promise<MountedApp>;
 
-async function listen(handler: http.RequestListener): Promise<MountedApp> {
+/** A request listener on a real server on 127.0.0.1; close() cuts every connection. */
+export async function listen(handler: http.RequestListener): Promise<MountedApp> {
   const server = http.createServer(handler);
   const sockets = new Set<import('node:net').Socket>();
   server.on('connection', (s) => {
