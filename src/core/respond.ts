@@ -12,7 +12,7 @@ import { createRenderer, type Renderer } from './render.js';
 import { requestIdFrom } from './request-id.js';
 import { formatRetryAfter, parseRetryAfter } from './retry-after.js';
 import type { ActiveMaintenance } from './maintenance.js';
-import type { Brand, BrandedStatus, ErrorView, Failure, GatewayStatus, Reply } from './types.js';
+import type { Brand, BrandedStatus, DiagnosisRecord, ErrorView, Failure, GatewayStatus, Reply } from './types.js';
 
 /** What the sink needs to know about the request. */
 export interface RequestFacts {
@@ -20,6 +20,10 @@ export interface RequestFacts {
   readonly headers: IncomingHttpHeaders;
   /** May the client repeat it safely (idempotent method or Idempotency-Key)? */
   readonly idempotent: boolean;
+  /** What the `diagnose` predicate is asked about: Express's `req`, Koa's `ctx`. */
+  readonly subject?: unknown;
+  /** The proxy's record of the request (attempts, breaker, targets), for the owner's view only. */
+  readonly diagnosis?: () => DiagnosisRecord;
 }
 
 /** A configured sink: everything costly (templates, catalog, brand checks) is done once here. */
