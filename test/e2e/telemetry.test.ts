@@ -10,7 +10,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { context, metrics, propagation, trace, SpanKind, type Tracer } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { MeterProvider, MetricReader, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import { DataPointType, MeterProvider, MetricReader, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import express from 'express';
 import Koa from 'koa';
@@ -173,7 +173,7 @@ function fromOtel(rm: ResourceMetrics): Series {
         const labels: Record<string, string | number> = {};
         for (const [k, v] of Object.entries(dp.attributes)) labels[promLabel(k)] = v as string | number;
         const v = dp.value as number | { count: number };
-        if (typeof v === 'number') out[key(m.descriptor.type === 'COUNTER' ? `${base}_total` : base, labels)] = v;
+        if (typeof v === 'number') out[key(m.dataPointType === DataPointType.SUM ? `${base}_total` : base, labels)] = v;
         else out[key(`${base}_seconds_count`, labels)] = v.count;
       }
     }
