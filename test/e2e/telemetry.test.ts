@@ -94,6 +94,8 @@ function proxies(u: Upstreams): { prefix: string; options: Record<string, unknow
     { prefix: '/a', options: { target: u.a, retry, circuit: false } },
     { prefix: '/b', options: { target: u.b, retry, circuit: false, budget: { ratio: 0, minPerSecond: 0 } } },
     { prefix: '/c', options: { target: u.c.url, retry: { ...retry, retries: 1 }, circuit: { consecutiveFailures: 2, halfOpenAfter: 300 } } },
+    // Through http-proxy's own web() (followRedirects): the trace context is set on its request.
+    { prefix: '/w', options: { target: u.a, retry, circuit: false, followRedirects: true } },
   ];
 }
 
@@ -339,6 +341,21 @@ describe.each([
     // Each upstream request carried its own attempt's span as the parent, in the incoming trace.
     const traceId = incoming.spanContext().traceId;
     expect(a.traceparents).toEqual([`00-${traceId}-${first!.spanContext().spanId}-01`, `00-${traceId}-${second!.spanContext().spanId}-01`]);
+  });
+
+  it("sends the trace context upstream on the web() path too (followRedirects)", async () => {
+    const a = await scriptedUpstream();
+    const b = await scriptedUpstream();
+    const c = await startTarget('c');
+    cleanup.push(() => c.close());
+    const url = await makeApp({ a: a.url, b: b.url, c }, registry, trace.getTracer('test-app'));
+    expect((await send(`${url}/w/flaky/w1/1`)).status).toBe(200);
+    await eventually(() => spans.getFinishedSpans().some((s) => s.name === 'incoming'));
+    const incoming = spans.getFinishedSpans().find((s) => s.name === 'incoming')!;
+    const attempts = spans.getFinishedSpans().filter((s) => s.kind === SpanKind.CLIENT);
+    expect(attempts.map((s) => s.parentSpanContext?.spanId)).toEqual([incoming.spanContext().spanId, incoming.spanContext().spanId]);
+    const traceId = incoming.spanContext().traceId;
+    expect(a.traceparents).toEqual(attempts.map((s) => `00-${traceId}-${s.spanContext().spanId}-01`));
   });
 
   it('names the refused connection on the attempt span, and spans none for a request the breaker refused', async () => {
