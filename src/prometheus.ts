@@ -42,9 +42,14 @@ export interface PrometheusMetrics {
 
 type Labels = Record<string, string | number>;
 
-function labels(attrs: Attributes): Labels {
-  const out: Labels = {};
+/** The attribute sets are cached (metrics.ts), so their label forms can be too. */
+const labelCache = new WeakMap<object, Labels>();
+function labels(attrs: Readonly<Attributes>): Labels {
+  let out = labelCache.get(attrs);
+  if (out !== undefined) return out;
+  out = {};
   for (const key in attrs) out[promLabel(key)] = attrs[key]!;
+  labelCache.set(attrs, out);
   return out;
 }
 

@@ -123,9 +123,10 @@ export function placeAttrs(upstream: string): Readonly<Attributes> {
 }
 
 /** The place of one attempt: its target, within the upstream (group) it belongs to. */
-export function targetAttrs(upstream: string, target: string): Attributes {
-  const t = placeAttrs(target);
-  return { ...t, [ATTR.upstream]: upstream };
+export function targetAttrs(upstream: string, target: string): Readonly<Attributes> {
+  if (upstream === target) return placeAttrs(target);
+  const key = `t\u0000${upstream}\u0000${target}`;
+  return attrCache.get(key) ?? remember(key, { ...placeAttrs(target), [ATTR.upstream]: upstream });
 }
 
 /** `error.type` of a request: the Proxy-Status error type, or the upstream's failing status. */
@@ -133,20 +134,38 @@ export function errorTypeOf(e: RequestEndEvent): string | undefined {
   return e.error ?? (e.receivedStatus === undefined ? undefined : String(e.receivedStatus));
 }
 
-export function requestAttrs(e: RequestEndEvent): Attributes {
+/**
+ * Attribute sets are few (bounded above) and asked for on every request: each is built once and
+ * handed out again, frozen, instead of spreading a new object per request and metric.
+ */
+const attrCache = new Map<string, Readonly<Attributes>>();
+const ATTR_CACHE_MAX = 4096;
+function remember(key: string, a: Attributes): Readonly<Attributes> {
+  if (attrCache.size >= ATTR_CACHE_MAX) attrCache.clear();
+  attrCache.set(key, Object.freeze(a));
+  return a;
+}
+
+export function requestAttrs(e: RequestEndEvent): Readonly<Attributes> {
+  const key = `r\u0000${e.upstream}\u0000${e.method}\u0000${e.outcome}\u0000${e.reason}\u0000${e.status}\u0000${e.error}\u0000${e.receivedStatus}`;
+  const hit = attrCache.get(key);
+  if (hit !== undefined) return hit;
   const a: Attributes = { ...placeAttrs(e.upstream), [ATTR.method]: methodAttr(e.method), [ATTR.outcome]: e.outcome };
   if (e.reason !== undefined) a[ATTR.reason] = e.reason;
   if (e.status !== undefined) a[ATTR.status] = e.status;
   const type = errorTypeOf(e);
   if (type !== undefined) a[ATTR.errorType] = type;
-  return a;
+  return remember(key, a);
 }
 
 /** The duration histogram's smaller set: no reason, no error type (they live on the counter). */
-export function requestDurationAttrs(e: RequestEndEvent): Attributes {
+export function requestDurationAttrs(e: RequestEndEvent): Readonly<Attributes> {
+  const key = `d\u0000${e.upstream}\u0000${e.method}\u0000${e.outcome}\u0000${e.status}`;
+  const hit = attrCache.get(key);
+  if (hit !== undefined) return hit;
   const a: Attributes = { ...placeAttrs(e.upstream), [ATTR.method]: methodAttr(e.method), [ATTR.outcome]: e.outcome };
   if (e.status !== undefined) a[ATTR.status] = e.status;
-  return a;
+  return remember(key, a);
 }
 
 /** `ok`, the RFC 9209 type, or `received_5xx` / `received_4xx` for a failing upstream status. */
@@ -155,8 +174,9 @@ export function attemptResult(e: AttemptEndEvent): string {
   return e.result;
 }
 
-export function attemptAttrs(e: AttemptEndEvent): Attributes {
-  return { ...targetAttrs(e.upstream, e.target), [ATTR.result]: attemptResult(e) };
+export function attemptAttrs(e: AttemptEndEvent): Readonly<Attributes> {
+  const key = `a\u0000${e.upstream}\u0000${e.target}\u0000${e.result}\u0000${e.status}`;
+  return attrCache.get(key) ?? remember(key, { ...targetAttrs(e.upstream, e.target), [ATTR.result]: attemptResult(e) });
 }
 
 /** Circuit state as a number: what a gauge can carry and a PromQL comparison can test. */

@@ -21,13 +21,14 @@ interface Instrument {
   record(value: number, attributes?: Attributes): void;
 }
 interface Observable {
-  addCallback(cb: (result: { observe(value: number, attributes?: Attributes): void }) => void): void;
+  addCallback(cb: (result: Result) => void): void;
 }
 interface Meter {
-  createCounter(name: string, options: object): Instrument;
   createHistogram(name: string, options: object): Instrument;
+  createObservableCounter(name: string, options: object): Observable;
   createObservableGauge(name: string, options: object): Observable;
 }
+type Result = { observe(value: number, attributes?: Attributes): void };
 export interface Span {
   setAttribute(key: string, value: string | number): unknown;
   setStatus(status: { code: number; message?: string }): unknown;
@@ -57,10 +58,11 @@ const slot = (): Slot => (globalThis as { [GLOBAL]?: Slot })[GLOBAL];
 let api: OtelApi | null | undefined;
 
 /** `@opentelemetry/api`, or null when it cannot be loaded. `load` is replaceable for tests. */
-export function loadApi(load: (id: string) => unknown = createRequire(import.meta.url)): OtelApi | null {
+export function loadApi(load?: (id: string) => unknown): OtelApi | null {
   if (api !== undefined) return api;
   try {
-    api = load('@opentelemetry/api') as OtelApi;
+    // Made here, not as a default parameter: that would run createRequire on every call.
+    api = (load ?? createRequire(import.meta.url))('@opentelemetry/api') as OtelApi;
   } catch {
     api = null;
   }
@@ -82,14 +84,40 @@ export function tracingOn(): boolean {
   return slot()?.trace !== undefined && loadApi() !== null;
 }
 
+/**
+ * A counter kept here and reported when the app's reader collects (an asynchronous counter):
+ * a Map increment per request instead of a call into the SDK, which hashes the attributes on
+ * every add. The attribute objects are the cached ones of metrics.ts, so the Map stays small;
+ * sets that are equal but not the same object (the cache was cleared) are merged at collection.
+ */
+class Tally {
+  private counts = new Map<Readonly<Attributes>, number>();
+
+  add(attrs: Readonly<Attributes>): void {
+    this.counts.set(attrs, (this.counts.get(attrs) ?? 0) + 1);
+  }
+
+  report(r: Result): void {
+    const sums = new Map<string, { attrs: Readonly<Attributes>; n: number }>();
+    for (const [attrs, n] of this.counts) {
+      const key = JSON.stringify(attrs);
+      const s = sums.get(key);
+      if (s === undefined) sums.set(key, { attrs, n });
+      else s.n += n;
+    }
+    if (sums.size < this.counts.size) this.counts = new Map([...sums.values()].map((s) => [s.attrs, s.n]));
+    for (const s of sums.values()) r.observe(s.n, s.attrs);
+  }
+}
+
 interface Instruments {
   readonly provider: object;
-  readonly requests: Instrument;
+  readonly requests: Tally;
   readonly requestDuration: Instrument;
-  readonly attempts: Instrument;
+  readonly attempts: Tally;
   readonly attemptDuration: Instrument;
-  readonly retries: Instrument;
-  readonly budgetExhausted: Instrument;
+  readonly retries: Tally;
+  readonly budgetExhausted: Tally;
 }
 
 let instruments: Instruments | undefined;
@@ -110,14 +138,20 @@ function current(): Instruments {
   up.addCallback((r) => {
     for (const g of readGauges().targets) r.observe(g.value, g.attrs);
   });
+  // Counts start again with each provider, as the SDK's own instruments would.
+  const counter = (m: { name: string; unit: string; description: string }): Tally => {
+    const tally = new Tally();
+    meter.createObservableCounter(m.name, opts(m)).addCallback((r) => tally.report(r));
+    return tally;
+  };
   return (instruments = {
     provider,
-    requests: meter.createCounter(METRICS.requests.name, opts(METRICS.requests)),
+    requests: counter(METRICS.requests),
     requestDuration: meter.createHistogram(METRICS.requestDuration.name, opts(METRICS.requestDuration, buckets)),
-    attempts: meter.createCounter(METRICS.attempts.name, opts(METRICS.attempts)),
+    attempts: counter(METRICS.attempts),
     attemptDuration: meter.createHistogram(METRICS.attemptDuration.name, opts(METRICS.attemptDuration, buckets)),
-    retries: meter.createCounter(METRICS.retries.name, opts(METRICS.retries)),
-    budgetExhausted: meter.createCounter(METRICS.budgetExhausted.name, opts(METRICS.budgetExhausted)),
+    retries: counter(METRICS.retries),
+    budgetExhausted: counter(METRICS.budgetExhausted),
   });
 }
 
@@ -126,16 +160,16 @@ export const otelMetrics: EndSink = {
   active: metricsOn,
   requestEnd(e: RequestEndEvent): void {
     const m = current();
-    m.requests.add(1, requestAttrs(e));
+    m.requests.add(requestAttrs(e));
     m.requestDuration.record(e.duration / 1000, requestDurationAttrs(e));
-    if (e.reason === 'budget_exhausted') m.budgetExhausted.add(1, { ...placeAttrs(e.upstream) });
+    if (e.reason === 'budget_exhausted') m.budgetExhausted.add(placeAttrs(e.upstream));
   },
   attemptEnd(e: AttemptEndEvent): void {
     const m = current();
     const attrs = attemptAttrs(e);
-    m.attempts.add(1, attrs);
+    m.attempts.add(attrs);
     m.attemptDuration.record(e.duration / 1000, attrs);
-    if (e.attempt > 1) m.retries.add(1, targetAttrs(e.upstream, e.target));
+    if (e.attempt > 1) m.retries.add(targetAttrs(e.upstream, e.target));
   },
 };
 
