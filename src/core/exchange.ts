@@ -637,8 +637,7 @@ export class Attempt {
     }
     if (this.x.ctx.viaWeb) {
       amendHead(proxyReq, this.x.req, this.options, this.bodyLength);
-      const native = nativeOf(proxyReq);
-      this.x.obs?.attemptStart(this, native.headersSent ? undefined : (name, value) => proxyReq.setHeader(name, value));
+      this.x.obs?.attemptStart(this, nativeOf(proxyReq).headersSent ? undefined : (name, value) => proxyReq.setHeader(name, value));
       // hop() does the same for the requests it makes (framing.ts).
       // Node's check throws from wherever the write came from: follow-redirects' request ends
       // the native one from a callback, where a throw would take the process down.

@@ -23,6 +23,22 @@ export function observe(x: Exchange): Observation | undefined {
 
 const trackedOf = new WeakMap<object, Tracked>();
 
+let warned = false;
+/**
+ * Observers run inside the attempt loop and the response's close: a throwing hook (or exporter)
+ * must not leave a request hanging or take the process down. Reported once, as render.ts does for
+ * a failing template.
+ */
+function guarded(fn: () => void): void {
+  try {
+    fn();
+  } catch (err) {
+    if (warned) return;
+    warned = true;
+    process.emitWarning(`gateway-errors: an onRequestEnd/onAttemptEnd hook or a metrics exporter threw; the request went on: ${String(err)}`);
+  }
+}
+
 export class Observation {
   private readonly start = performance.now();
   private upstream = 'unknown';
@@ -68,7 +84,7 @@ export class Observation {
     const attrs: Attributes = { ...placeAttrs(this.originOf(a)), [ATTR.method]: methodAttr(this.x.req.method ?? 'GET') };
     delete attrs[ATTR.upstream];
     if (n > 1) attrs['http.request.resend_count'] = n - 1;
-    a.span = startAttemptSpan(this.parent, attrs, setHeader);
+    guarded(() => (a.span = startAttemptSpan(this.parent, attrs, setHeader)));
   }
 
   attemptEnd(a: Attempt, r: AttemptResult): void {
@@ -87,10 +103,12 @@ export class Observation {
     this.log.push({ attempt, target, result, ...(status !== undefined && { status }), ms: Math.round(duration) });
     if (a.span !== undefined) {
       const error = result === 'ok' ? (status !== undefined && status >= 400 ? String(status) : undefined) : result === 'received_status' ? String(status) : result === 'error' ? '_OTHER' : result;
-      endAttemptSpan(a.span, status, error);
+      const span = a.span;
+      guarded(() => endAttemptSpan(span, status, error));
     }
     const method = this.x.req.method ?? 'GET';
-    this.x.ctx.emit.attemptEnd({ upstream: this.upstream, target, attempt, result, ...(status !== undefined && { status }), duration, method });
+    const { emit } = this.x.ctx;
+    guarded(() => emit.attemptEnd({ upstream: this.upstream, target, attempt, result, ...(status !== undefined && { status }), duration, method }));
   }
 
   /** How the attempt loop ended (conclude): the outcome, before the answer is written. */
@@ -125,7 +143,8 @@ export class Observation {
     const method = this.x.req.method ?? 'GET';
     const url = this.x.req.originalUrl ?? this.x.req.url ?? '/';
     const q = url.indexOf('?');
-    this.x.ctx.emit.requestEnd({
+    const { emit } = this.x.ctx;
+    guarded(() => emit.requestEnd({
       upstream: this.upstream,
       outcome,
       ...(this.reason !== undefined && outcome !== 'ok' && outcome !== 'recovered' && outcome !== 'client_gone' && { reason: this.reason }),
@@ -137,7 +156,7 @@ export class Observation {
       ...(this.target !== undefined && { target: this.target }),
       method,
       path: q === -1 ? url : url.slice(0, q),
-    });
+    }));
   }
 
   /** The owner's view of this request: where it went, each attempt, the breaker and the targets. */

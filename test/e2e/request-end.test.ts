@@ -123,6 +123,21 @@ describe.each([
     expect(s.attempts.map((a) => a.result)).toEqual(['error']);
   });
 
+  it('answers as usual when an onAttemptEnd or onRequestEnd hook throws', async () => {
+    const t = await target();
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.message);
+    process.on('warning', onWarning);
+    cleanup.push(() => void process.off('warning', onWarning));
+    const boom = () => {
+      throw new Error('hook bug');
+    };
+    const app = await mount(m, { target: t.url, onAttemptEnd: boom, onRequestEnd: boom });
+    for (let i = 0; i < 3; i++) expect((await send(`${app.url}/api/x`)).status).toBe(200);
+    await eventually(() => warnings.length > 0);
+    expect(warnings.filter((w) => w.includes('hook bug')).length).toBeLessThanOrEqual(1);
+  });
+
   it('counts attempts by target within the group, and shows an ejected target as down on /metrics', async () => {
     const good = await fixed(200);
     const bad = await fixed(503);
