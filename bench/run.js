@@ -12,7 +12,7 @@
  *   node bench/run.js --smoke    a few seconds: proves the harness works end to end
  *   --out DIR                    where RESULTS.md and chart.svg go (default: bench/)
  *   --json FILE                  also write every figure as JSON
- *   --only healthy,errors,outage,fastfail,memory,growth
+ *   --only healthy,errors,outage,fastfail,memory,growth,stale
  *   --max-wait SECONDS           wait at most this long for other work on the machine to calm
  *                                down before starting (default 120; quick 30; smoke 0)
  */
@@ -63,7 +63,7 @@ const PROFILES = {
 const mode = args.smoke ? 'smoke' : args.quick ? 'quick' : 'full';
 const P = PROFILES[mode];
 const CONNECTIONS = 50;
-const SCENARIOS = ['healthy', 'errors', 'outage', 'fastfail', 'memory', 'growth', 'targets'];
+const SCENARIOS = ['healthy', 'errors', 'outage', 'fastfail', 'memory', 'growth', 'targets', 'stale'];
 const only = new Set(args.only ? args.only.split(',') : SCENARIOS);
 for (const s of only) if (!SCENARIOS.includes(s)) throw new Error(`--only: unknown scenario ${s} (known: ${SCENARIOS.join(', ')})`);
 const outDir = args.out ?? join(ROOT, 'bench');
@@ -78,6 +78,7 @@ const PEERS = [
   { kind: 'express-hpm', label: 'Express 5 + http-proxy-middleware, keep-alive agent' },
   { kind: 'express-hpm-defaults', label: 'Express 5 + http-proxy-middleware, defaults' },
   { kind: 'express-http-proxy', label: 'Express 5 + express-http-proxy, defaults' },
+  { kind: 'koa-bare', label: 'Koa 3 + bare Node hop' },
   { kind: 'koa-proxies', label: 'Koa 3 + koa-proxies, defaults' },
   { kind: 'ours-express', label: 'gateway-errors on Express 5 (retries on)', ours: true },
   { kind: 'ours-koa', label: 'gateway-errors on Koa 3 (retries on)', ours: true },
@@ -88,7 +89,7 @@ const labelOf = Object.fromEntries(PEERS.map((p) => [p.kind, p.label]));
  * measured against, so a target ratio compares two measurements taken seconds apart, not a
  * whole round apart while the machine drifts.
  */
-const RUN_ORDER = ['bare', 'fastify', 'express-bare', 'express-http-proxy', 'koa-proxies', ['express-hpm', 'ours-express', 'express-hpm-defaults'], ['hpm', 'ours-koa']];
+const RUN_ORDER = ['bare', 'fastify', 'express-http-proxy', 'koa-proxies', ['express-hpm', 'ours-express', 'express-hpm-defaults', 'express-bare'], ['hpm', 'ours-koa', 'koa-bare']];
 /**
  * The subjects in a group run in `P.processes` processes each, interleaved (peer #1, ours #1,
  * peer #2, ours #2, ...), and a round's figure for them is the mean over their processes. Two
@@ -128,6 +129,9 @@ const PAIRS = {
   expressVsHpm: ['ours-express', 'express-hpm'],
   expressVsDefaults: ['ours-express', 'express-hpm-defaults'],
   koaVsHpm: ['ours-koa', 'hpm'],
+  // The floor for any middleware in each framework (issue 16).
+  expressVsBare: ['ours-express', 'express-bare'],
+  koaVsBare: ['ours-koa', 'koa-bare'],
 };
 
 const results = { mode, machine: machine(), scenarios: {} };
@@ -239,11 +243,12 @@ async function healthy(upstream, proxies) {
     [
       ['gateway-errors on Express / Express + HPM keep-alive', x(hp.expressVsHpm.rps), ratio(e.rps, rows['express-hpm'].rps), '>= 1.0x'],
       ['gateway-errors on Express / Express + HPM defaults', x(hp.expressVsDefaults.rps), ratio(e.rps, rows['express-hpm-defaults'].rps), '>= 2x'],
-      ['gateway-errors on Express / Express + bare hop', '', ratio(e.rps, rows['express-bare'].rps), ''],
+      ['gateway-errors on Express / Express + bare hop', x(hp.expressVsBare.rps), ratio(e.rps, rows['express-bare'].rps), '>= 0.95x'],
       ['gateway-errors on Express / Express + express-http-proxy', '', ratio(e.rps, rows['express-http-proxy'].rps), ''],
       ['gateway-errors on Express / @fastify/reply-from', '', ratio(e.rps, rows.fastify.rps), ''],
       ['gateway-errors on Koa / HPM alone, keep-alive', x(hp.koaVsHpm.rps), ratio(k.rps, rows.hpm.rps), '>= 0.8x'],
       ['gateway-errors on Koa / Koa + koa-proxies', '', ratio(k.rps, rows['koa-proxies'].rps), ''],
+      ['gateway-errors on Koa / Koa + bare hop', x(hp.koaVsBare.rps), ratio(k.rps, rows['koa-bare'].rps), '>= 0.90x'],
       ['gateway-errors on Koa / bare hop', '', ratio(k.rps, bare), ''],
     ],
     ['l', 'r', 'r', 'r'],
@@ -618,6 +623,105 @@ async function memory(upstream) {
   );
 }
 
+// --- 7. Stale-if-error ---------------------------------------------------------------------------
+
+/** The `stale` option the scenario runs with: a small store, so its bound shows in RSS. */
+const STALE = { maxBytes: 8 * 1048576, maxEntryBytes: 1048576 };
+/** Offered to the store during the measurement: twice what it may keep. */
+const STALE_FILL = { count: 64, size: 256 * 1024 };
+const STALE_SUBJECTS = [
+  { name: 'bare', kind: 'bare', label: labelOf.bare },
+  { name: 'ours-express', kind: 'ours-express', label: 'gateway-errors on Express 5, `stale` off' },
+  { name: 'ours-express-stale', kind: 'ours-express', extra: { stale: STALE }, label: 'gateway-errors on Express 5, `stale` on' },
+  { name: 'ours-koa-stale', kind: 'ours-koa', extra: { stale: STALE }, label: 'gateway-errors on Koa 3, `stale` on' },
+];
+
+/**
+ * One fresh process: after the baseline, 64 distinct 256 KiB answers (16 MiB offered to a store
+ * that keeps 8), then one streamed body of unknown length, which the tee copies up to the entry
+ * limit and then lets go.
+ */
+async function staleStreamOnce(s, upstream) {
+  const proxy = await startProxy(s.kind, upstream.url, s.extra, { name: s.name, env: { BENCH_APP_HEAP_MIB: String(APP_HEAP_MIB) } });
+  await warmUp(proxy);
+  await proxy.call('rss-start');
+  await pool(STALE_FILL.count, 8, (i) => get(`${proxy.url}/ok?size=${STALE_FILL.size}&n=${i}`));
+  const r = await get(`${proxy.url}/big?mib=${P.streamMiB}&chunked=1`);
+  const { baseline, peak, heap, majorGCs } = await proxy.call('rss-stop');
+  await proxy.close();
+  if (r.bytes !== P.streamMiB * 1048576) throw new Error(`${s.name}: streamed ${r.bytes} bytes, expected ${P.streamMiB} MiB`);
+  return { growth: peak - baseline, heap, majorGCs };
+}
+
+async function staleScenario(upstream) {
+  const mem = {};
+  for (let round = 0; round < P.memoryRounds; round++) {
+    const order = round % 2 === 0 ? STALE_SUBJECTS : [...STALE_SUBJECTS].reverse();
+    for (const s of order) {
+      const r = await staleStreamOnce(s, upstream);
+      progress(`stale memory round ${round + 1} ${s.name}: growth ${mib(r.growth)}`);
+      (mem[s.name] ??= []).push(r);
+    }
+  }
+  const worst = (rs) => rs.reduce((a, b) => (b.growth > a.growth ? b : a));
+  const m = Object.fromEntries(STALE_SUBJECTS.map((s) => [s.name, { ...worst(mem[s.name]), rounds: mem[s.name].map((r) => r.growth), gcRounds: mem[s.name].map((r) => r.majorGCs) }]));
+
+  // The healthy path with the tee on: every 1 KiB answer is storable (200, no Cache-Control:
+  // RFC 9111 heuristic freshness), so each one is judged and kept, under one key.
+  const pairs = [
+    { name: 'ours-express', kind: 'ours-express' },
+    { name: 'ours-express-stale', kind: 'ours-express', extra: { stale: STALE } },
+    { name: 'ours-koa', kind: 'ours-koa' },
+    { name: 'ours-koa-stale', kind: 'ours-koa', extra: { stale: STALE } },
+  ];
+  const children = await Promise.all(pairs.map((p) => startProxy(p.kind, upstream.url, p.extra, { name: p.name })));
+  const proxies = new Map(children.map((c) => [c.name, c]));
+  let h;
+  try {
+    const url = (name) => `${proxies.get(name).url}/ok?size=1024`;
+    const runs = await alternate(pairs.map((p) => p.name), {
+      rounds: P.rounds,
+      warm: async (name) => void (await load({ url: url(name), connections: CONNECTIONS, seconds: P.warm })),
+      measure: async (name, round) => {
+        const r = await loadThrough(proxies.get(name), { url: url(name), connections: CONNECTIONS, seconds: P.seconds });
+        progress(`stale healthy round ${round + 1} ${name}: ${int(r.rps)} req/s, p99 ${ms(r.p99)}, ${fixed(r.cpu, 0)} µs CPU/req`);
+        return r;
+      },
+    });
+    h = Object.fromEntries([...runs].map(([name, r]) => [name, summarize(r)]));
+  } finally {
+    await closeAll(children);
+  }
+  results.scenarios.stale = { memory: m, healthy: h, options: STALE, fill: STALE_FILL };
+  section(
+    '8. Stale-if-error (`stale` on)',
+    `**Memory.** A fresh process per measurement (${APP_HEAP_MIB} MiB app heap each), warmed as in section 5; then, with RSS sampled every 20 ms, ${STALE_FILL.count} distinct ${STALE_FILL.size / 1024} KiB answers (${mib(STALE_FILL.count * STALE_FILL.size)} offered to a store of \`maxBytes\` ${mib(STALE.maxBytes)}) and one ${P.streamMiB} MiB body without Content-Length (copied up to \`maxEntryBytes\` ${mib(STALE.maxEntryBytes)}, then let go). The worst of ${P.memoryRounds} round(s). Target: growth within the bare hop's + 16 MiB (section 5's bound) + \`maxBytes\`.\n\n` +
+      mdTable(
+        ['proxy', 'live JS heap at start', 'peak RSS growth', 'vs bare hop', 'growth, each round', 'major GCs, each round'],
+        STALE_SUBJECTS.map((s) => [
+          s.label,
+          mib(m[s.name].heap),
+          mib(m[s.name].growth),
+          `${m[s.name].growth - m.bare.growth >= 0 ? '+' : ''}${mib(m[s.name].growth - m.bare.growth)}`,
+          m[s.name].rounds.map((g) => mib(g).replace(' MiB', '')).join(' / '),
+          m[s.name].gcRounds.join(' / '),
+        ]),
+      ) +
+      `\n\n**Healthy path.** GET /ok (1 KiB, storable) with ${CONNECTIONS} connections, ${P.rounds} alternating round(s) of ${P.seconds} s after a ${P.warm} s warm-up; medians.\n\n` +
+      mdTable(
+        ['proxy', 'req/s', 'p50', 'p99', 'CPU per request', 'req/s vs `stale` off'],
+        pairs.map((p) => [
+          p.extra ? `${p.kind}, \`stale\` on` : `${p.kind}, \`stale\` off`,
+          int(h[p.name].rps),
+          ms(h[p.name].p50),
+          ms(h[p.name].p99),
+          `${fixed(h[p.name].cpu, 0)} µs`,
+          p.extra ? ratio(h[p.name].rps, h[p.name.replace('-stale', '')].rps) : '',
+        ]),
+      ),
+  );
+}
+
 // --- Targets, files -----------------------------------------------------------------------------
 
 function targets() {
@@ -634,6 +738,8 @@ function targets() {
       hp.expressVsHpm.p99 <= 1,
     ]);
     out.push(['Healthy: Koa req/s >= 0.8x HPM alone, keep-alive (paired)', `${fixed(hp.koaVsHpm.rps)}x`, hp.koaVsHpm.rps >= 0.8]);
+    out.push(['Healthy: Express req/s >= 0.95x Express + bare hop (paired, issue 16)', `${fixed(hp.expressVsBare.rps)}x`, hp.expressVsBare.rps >= 0.95]);
+    out.push(['Healthy: Koa req/s >= 0.90x Koa + bare hop (paired, issue 16)', `${fixed(hp.koaVsBare.rps)}x`, hp.koaVsBare.rps >= 0.9]);
   }
   const tt = results.scenarios.targets;
   if (tt) out.push(['Two targets: req/s >= 0.97x one target (paired)', `${fixed(tt.paired)}x`, tt.paired >= 0.97]);
@@ -663,6 +769,13 @@ function targets() {
     for (const [k, name] of [['ours-express', 'Express'], ['ours-koa', 'Koa']]) {
       const t = m.stream;
       out.push([`Memory: ${name} ${P.streamMiB} MiB stream growth, minimal processes (reported: GC mode differs, section 5)`, `${mib(t[k].growth)} vs ${mib(t.bare.growth)}; major GCs ${t[k].gcRounds.join(' / ')} vs ${t.bare.gcRounds.join(' / ')}`, undefined]);
+    }
+  }
+  const st = results.scenarios.stale;
+  if (st) {
+    for (const [k, name] of [['ours-express-stale', 'Express'], ['ours-koa-stale', 'Koa']]) {
+      const bound = st.memory.bare.growth + 16 * 1048576 + st.options.maxBytes;
+      out.push([`Stale: ${name} growth (store filled, ${P.streamMiB} MiB streamed) within bare hop + 16 MiB + maxBytes`, `${mib(st.memory[k].growth)} vs ${mib(bound)}`, st.memory[k].growth <= bound]);
     }
   }
   results.targets = out.map(([target, measured, pass]) => ({ target, measured, pass: pass ?? null }));
@@ -777,6 +890,7 @@ async function main() {
     if (only.has('fastfail')) await timed('fastfail', () => fastFail(upstream));
     if (only.has('memory')) await timed('memory', () => memory(upstream));
     if (only.has('targets')) await timed('targets', () => twoTargets(upstream));
+    if (only.has('stale')) await timed('stale', () => staleScenario(upstream));
   } finally {
     await upstream.close();
     rmSync(pkg, { recursive: true, force: true });

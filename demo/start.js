@@ -1,9 +1,11 @@
 /**
- * `npm start`: an Express gateway using gateway-errors, in front of a deliberately flaky upstream,
- * both on 127.0.0.1. Switch the upstream's behaviour on the control page and watch the console:
- * one line per retry, per failure, per answer.
+ * `npm start`: an Express gateway using gateway-errors, in front of three instances of a
+ * deliberately flaky upstream, all on 127.0.0.1. Switch one instance or all of them on the
+ * control page and watch the console: one line per retry, per failure, per answer, per ejection.
  *
- *   PORT=3000 UPSTREAM_PORT=4000 node demo/start.js   (these are the defaults; 0 picks a free port)
+ *   PORT=3000 UPSTREAM_PORT=4000 node demo/start.js   (these are the defaults; 0 picks free ports)
+ *
+ * The instances listen on UPSTREAM_PORT, UPSTREAM_PORT + 1 and UPSTREAM_PORT + 2.
  *
  * It imports the built package by its own name, exactly as an application would: run
  * `npm run build` first (`npm start` does).
@@ -12,14 +14,21 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import http from 'node:http';
 import express from 'express';
 import { gatewayErrors, gatewayProxy } from 'gateway-errors/express';
-import { MODES, startUpstream } from './upstream.js';
-import { controlPage } from './page.js';
+import { MODES, startUpstreams } from './upstream.js';
+import { CONTROL_PAGE_CSP, controlPage } from './page.js';
 
 const HOST = '127.0.0.1';
 const PORT = port('PORT', 3000);
 const UPSTREAM_PORT = port('UPSTREAM_PORT', 4000);
+/** Upstream instances, on UPSTREAM_PORT and the ports after it. */
+const INSTANCES = 3;
 /** The gateway gives up on a silent upstream after this long (the "slow" mode takes 3 s). */
 const RESPONSE_TIMEOUT = 1000;
+/**
+ * Outlier detection: the library's defaults, spelled out so the log and the page can name them.
+ * (At most one of three targets is ejected at a time: maxEjectionPercent's 10 % rounds up to one.)
+ */
+const OUTLIER = { consecutiveFailures: 5, baseEjectionTime: 30_000 };
 
 const color = process.stdout.isTTY && !process.env.NO_COLOR;
 const paint = (code) => (text) => (color ? `\u001b[${code}m${text}\u001b[0m` : text);
@@ -33,8 +42,10 @@ function port(name, fallback) {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;
   const n = Number.parseInt(raw, 10);
-  if (!/^[0-9]+$/.test(raw) || n > 65535) {
-    console.error(`${name} must be a port number from 0 to 65535, got ${JSON.stringify(raw)}.`);
+  // UPSTREAM_PORT needs two more ports after it.
+  const max = name === 'UPSTREAM_PORT' ? 65533 : 65535;
+  if (!/^[0-9]+$/.test(raw) || n > max) {
+    console.error(`${name} must be a port number from 0 to ${max}, got ${JSON.stringify(raw)}.`);
     process.exit(1);
   }
   return n;
@@ -76,14 +87,16 @@ const REASONS = {
 };
 
 // ---------------------------------------------------------------------------------------------
-// The upstream
+// The upstream: three instances, each switched on its own from the control page.
 
-let upstream;
+let instances;
 try {
-  upstream = await startUpstream({ port: UPSTREAM_PORT, host: HOST });
+  instances = await startUpstreams({ port: UPSTREAM_PORT, count: INSTANCES, host: HOST });
 } catch (err) {
-  busy(err, 'UPSTREAM_PORT', UPSTREAM_PORT);
+  busy(err, err?.port === UPSTREAM_PORT ? 'UPSTREAM_PORT' : 'UPSTREAM_PORT + 1 or + 2', err?.port ?? UPSTREAM_PORT);
 }
+/** Instance number (from 1) and port, as the log and the page name it. */
+const instanceName = (u) => `#${instances.indexOf(u) + 1} (:${u.port})`;
 
 // ---------------------------------------------------------------------------------------------
 // The gateway: this is the part an application writes.
@@ -106,8 +119,23 @@ const gateway = gatewayErrors({
 });
 app.use(gateway);
 
+const instanceList = () => instances.map((u, i) => ({ n: i + 1, url: u.url, mode: u.mode }));
 app.get('/', (req, res) => {
-  res.type('html').send(controlPage({ mode: upstream.mode, modes: MODES, base: baseUrl(), maintenance: gateway.maintenance.state() }));
+  const page = controlPage({
+    instances: instanceList(),
+    modes: MODES,
+    base: baseUrl(),
+    proxy: proxy.state(),
+    maintenance: gateway.maintenance.state(),
+    ejectAfter: OUTLIER.consecutiveFailures,
+    ejectFor: OUTLIER.baseEjectionTime / 1000,
+  });
+  res.set('content-security-policy', CONTROL_PAGE_CSP).type('html').send(page);
+});
+// What the control page polls: each instance's mode, and the gateway's view (proxy.state()).
+// Under /demo/, so the maintenance allow-list keeps it reachable.
+app.get('/demo/state', (req, res) => {
+  res.set('cache-control', 'no-store').json({ instances: instanceList(), ...proxy.state(), maintenance: gateway.maintenance.state() });
 });
 // The maintenance switch: on for N minutes (with an optional message), or off.
 app.post('/demo/maintenance/start', express.urlencoded({ extended: false, limit: '4kb' }), (req, res) => {
@@ -133,17 +161,35 @@ app.get('/demo/busy', (req, res) => {
 app.get('/demo/broken', () => {
   throw new Error('a bug in a route handler');
 });
+function unknownMode(res, mode) {
+  res.status(404).type('text').send(`unknown mode "${mode}"; modes: ${Object.keys(MODES).join(', ')}\n`);
+}
+// Every instance at once.
 app.post('/demo/mode/:mode', async (req, res) => {
   const mode = req.params.mode;
-  if (!Object.hasOwn(MODES, mode)) {
-    res.status(404).type('text').send(`unknown mode "${mode}"; modes: ${Object.keys(MODES).join(', ')}\n`);
+  if (!Object.hasOwn(MODES, mode)) return unknownMode(res, mode);
+  await Promise.all(instances.map((u) => u.setMode(mode)));
+  log(bold(`all ${instances.length} upstream instances are now ${mode}: ${MODES[mode]}`));
+  if (req.accepts(['text', 'html']) === 'html') res.redirect(303, '/');
+  else res.type('text').send(`upstream mode: ${mode} on all ${instances.length} instances (${MODES[mode]})\n`);
+});
+// One instance: /demo/instance/2/mode/refusing, or the page's form (mode in the body).
+async function instanceMode(req, res) {
+  const n = Number(req.params.n);
+  const u = Number.isInteger(n) ? instances[n - 1] : undefined;
+  if (u === undefined) {
+    res.status(404).type('text').send(`no instance "${req.params.n}"; instances: 1 to ${instances.length}\n`);
     return;
   }
-  await upstream.setMode(mode);
-  log(bold(`upstream is now ${mode}: ${MODES[mode]}`));
+  const mode = String(req.params.mode ?? req.body?.mode ?? '');
+  if (!Object.hasOwn(MODES, mode)) return unknownMode(res, mode);
+  await u.setMode(mode);
+  log(bold(`upstream instance ${instanceName(u)} is now ${mode}: ${MODES[mode]}`));
   if (req.accepts(['text', 'html']) === 'html') res.redirect(303, '/');
-  else res.type('text').send(`upstream mode: ${mode} (${MODES[mode]})\n`);
-});
+  else res.type('text').send(`instance ${n} (${u.url}) mode: ${mode} (${MODES[mode]})\n`);
+}
+app.post('/demo/instance/:n/mode/:mode', instanceMode);
+app.post('/demo/instance/:n/mode', express.urlencoded({ extended: false, limit: '1kb' }), instanceMode);
 app.get('/favicon.ico', (req, res) => {
   res.status(204).end();
 });
@@ -155,6 +201,9 @@ app.use('/api', (req, res, next) => {
   res.on('close', () => {
     const label = `#${state.id} ${req.method} ${req.originalUrl}`;
     const ms = `${Date.now() - state.start} ms`;
+    // Which instance answered, from the upstream's own header (the retry events name the group only).
+    const instance = res.getHeader('x-demo-instance');
+    const from = instance === undefined ? '' : ` from :${instance}`;
     if (!res.writableFinished) {
       log(red(`✗ ${label}  ${res.statusCode} head sent, then the upstream died mid-body: connection cut, not retried (${ms})`));
     } else if (state.gaveUp) {
@@ -162,44 +211,59 @@ app.use('/api', (req, res, next) => {
     } else if (res.statusCode >= 500) {
       log(red(`✗ ${label}  ${res.statusCode} (${ms})`));
     } else if (state.retries > 0) {
-      log(green(`✓ ${label}  ${res.statusCode} after ${state.retries + 1} attempts: recovered (${ms})`));
+      log(green(`✓ ${label}  ${res.statusCode} after ${state.retries + 1} attempts: recovered${from} (${ms})`));
     } else {
-      log(`✓ ${label}  ${res.statusCode} (${ms})`);
+      log(`✓ ${label}  ${res.statusCode}${from} (${ms})`);
     }
   });
   current.run(state, next);
 });
 
-app.use(
-  '/api',
-  gatewayProxy({
-    target: upstream.url,
-    responseTimeout: RESPONSE_TIMEOUT,
-    // retry: the defaults (2 retries for idempotent methods, full-jitter backoff, Retry-After up to 2 s)
-    // circuit: the defaults (opens after 5 failed attempts in a row, one probe after 5 s)
-    onRetry(event) {
-      const state = current.getStore();
-      if (state) state.retries = event.attempt;
-      const wait = event.reason === 'retry_after' ? `waiting ${event.delay} ms as its Retry-After asks` : `retrying in ${event.delay} ms (backoff)`;
-      log(yellow(`↻ #${state?.id ?? '?'} ${event.method} ${event.path}  attempt ${event.attempt} failed: ${what(event.failure)}; ${wait}`));
-    },
-    onGiveUp(event) {
-      const state = current.getStore();
-      if (state) state.gaveUp = true;
-      const tries = event.attempts === 0 ? 'no attempt' : event.attempts === 1 ? '1 attempt' : `${event.attempts} attempts`;
-      log(
-        red(`✗ #${state?.id ?? '?'} ${event.method} ${event.path}  ${event.failure.status} after ${tries}: ${what(event.failure)}; ` +
-          `${REASONS[event.reason] ?? event.reason}`),
-      );
-    },
-    onCircuitOpen(event) {
-      log(bold(red(`⚡ circuit to ${event.upstream} OPEN: requests get a 503 at once, no upstream call; one probe in ${event.retryAfter} s`)));
-    },
-    onCircuitClose(event) {
-      log(bold(green(`⚡ circuit to ${event.upstream} closed: the probe succeeded, traffic flows again`)));
-    },
-  }),
-);
+const proxy = gatewayProxy({
+  // Balanced by the power of two choices; a retry goes to an instance the request has not tried.
+  targets: instances.map((u) => u.url),
+  responseTimeout: RESPONSE_TIMEOUT,
+  outlier: OUTLIER,
+  // retry: the defaults (2 retries for idempotent methods, full-jitter backoff, Retry-After up to 2 s;
+  //   a POST only when its connection was refused, as nothing of it was sent)
+  // circuit: the defaults (counts client requests, not attempts: opens when at least half of 20 or
+  //   more requests in 10 s failed; one probe after 5 s)
+  onRetry(event) {
+    const state = current.getStore();
+    if (state) state.retries = event.attempt;
+    const wait = event.reason === 'retry_after' ? `waiting ${event.delay} ms as its Retry-After asks` : `retrying in ${event.delay} ms (backoff)`;
+    log(yellow(`↻ #${state?.id ?? '?'} ${event.method} ${event.path}  attempt ${event.attempt} failed: ${what(event.failure)}; ${wait}`));
+  },
+  onGiveUp(event) {
+    const state = current.getStore();
+    if (state) state.gaveUp = true;
+    const tries = event.attempts === 0 ? 'no attempt' : event.attempts === 1 ? '1 attempt' : `${event.attempts} attempts`;
+    log(
+      red(`✗ #${state?.id ?? '?'} ${event.method} ${event.path}  ${event.failure.status} after ${tries}: ${what(event.failure)}; ` +
+        `${REASONS[event.reason] ?? event.reason}`),
+    );
+  },
+  onCircuitOpen(event) {
+    log(bold(red(`⚡ circuit to ${event.upstream} OPEN: requests get a 503 at once, no upstream call; one probe in ${event.retryAfter} s`)));
+  },
+  onCircuitClose(event) {
+    log(bold(green(`⚡ circuit to ${event.upstream} closed: the probe succeeded, traffic flows again`)));
+  },
+  onTargetEject(event) {
+    if (event.reason === 'consecutive_failures') {
+      const s = Math.round((Date.parse(event.until) - Date.now()) / 1000);
+      const nth = event.ejections > 1 ? ` (ejection ${event.ejections})` : '';
+      log(bold(red(`⇄ target ${event.target} ejected for ${s} s after ${OUTLIER.consecutiveFailures} failures in a row${nth}: the other instances take its traffic`)));
+    } else {
+      log(bold(red(`⇄ target ${event.target} out: its health checks fail`)));
+    }
+  },
+  onTargetReturn(event) {
+    const why = event.reason === 'ejection_ended' ? 'its ejection ended, it gets traffic again' : 'its health checks pass again';
+    log(bold(green(`⇄ target ${event.target} back: ${why}`)));
+  },
+});
+app.use('/api', proxy);
 app.use(gateway.errorHandler);
 
 const server = http.createServer(app);
@@ -218,24 +282,26 @@ function baseUrl() {
 
 const base = baseUrl();
 console.log(`
-${bold('gateway-errors demo')}: an Express gateway in front of a deliberately flaky upstream.
+${bold('gateway-errors demo')}: an Express gateway in front of ${instances.length} instances of a deliberately flaky upstream.
 
-  control page     ${bold(`${base}/`)}   switch the upstream's behaviour here
+  control page     ${bold(`${base}/`)}   switch one instance or all of them here, see how the gateway sees them
   the branded page ${bold(`${base}/api/hello?mode=maintenance`)}   (a 503, open it in a browser)
   through the proxy${bold(` ${base}/api/hello`)}   open it after each switch
-  upstream         ${upstream.url}/   (mode: ${upstream.mode})
+  upstreams        ${instances.map((u) => u.url).join('  ')}   (mode: ${instances[0].mode})
 
   curl -i ${base}/api/hello                                  text/plain answer
   curl -i -H 'accept: application/json' ${base}/api/hello    problem+json answer
   curl -i -X POST ${base}/api/orders                          a POST is never replayed
-  curl -X POST ${base}/demo/mode/refusing                     switch mode (${Object.keys(MODES).join(', ')})
+  curl -X POST ${base}/demo/instance/2/mode/refusing          switch one instance (${Object.keys(MODES).join(', ')})
+  curl -X POST ${base}/demo/mode/refusing                     ...or all of them
+  curl ${base}/demo/state                                     the gateway's view: proxy.state()
   curl -X POST '${base}/demo/maintenance/start?minutes=5'     planned maintenance for 5 minutes
   curl -X POST ${base}/demo/maintenance/stop                  ...and off again
 
-Each retry, failure and answer is printed below. Ctrl-C stops.
+Each retry, failure, answer and ejection is printed below. Ctrl-C stops.
 `);
 
-log(dim(`self-check: GET /api/hello through the gateway, upstream mode ${upstream.mode}`));
+log(dim(`self-check: GET /api/hello through the gateway, upstream mode ${instances[0].mode}`));
 await new Promise((resolve) => {
   const req = http.get(`${base}/api/hello`, { headers: { accept: 'application/json' }, agent: false }, (res) => {
     res.resume();
@@ -251,7 +317,8 @@ async function stop() {
   if (stopping) return;
   stopping = true;
   server.closeAllConnections();
-  await Promise.all([new Promise((resolve) => server.close(resolve)), upstream.close()]);
+  proxy.close();
+  await Promise.all([new Promise((resolve) => server.close(resolve)), ...instances.map((u) => u.close())]);
   process.exit(0);
 }
 process.on('SIGINT', stop);

@@ -1,10 +1,12 @@
 /**
- * The demo's deliberately flaky upstream: a plain node:http server on 127.0.0.1 whose behaviour
- * is switched live (setMode) or for one request (`?mode=...`).
+ * The demo's deliberately flaky upstream: plain node:http servers on 127.0.0.1 whose behaviour
+ * is switched live (setMode) or for one request (`?mode=...`). The demo runs several instances,
+ * each switched on its own.
  *
  * The gateway numbers each client request in an `x-demo-request` header, so the upstream can
  * tell a retry of request #7 from a new request: "flaky" fails the first attempt of every request
- * and lets the retry through.
+ * and lets the retry through. The instances share that count (`attempts`), as replicas sharing a
+ * session store would: a retry that lands on another instance is still the second attempt.
  */
 import http from 'node:http';
 
@@ -13,7 +15,8 @@ export const MODES = Object.freeze({
   healthy: 'answers 200 at once',
   flaky: 'fails the first attempt of every request (a reset, or a 503 with Retry-After: 1); the retry succeeds',
   slow: 'takes 3 s to answer, longer than the gateway’s 1 s response timeout',
-  refusing: 'stops listening: every connection is refused',
+  hanging: 'reads the request and never answers',
+  refusing: 'stops listening, as if killed: every connection is refused',
   maintenance: 'answers 503 with Retry-After: 120, too long to wait out',
   dying: 'sends the head and part of the body, then drops the connection',
 });
@@ -21,14 +24,13 @@ export const MODES = Object.freeze({
 const SLOW_MS = 3000;
 
 /**
- * Start the upstream. Resolves once it listens; rejects with the listen error (EADDRINUSE).
- * @param {{ port: number, host?: string }} options
+ * Start one upstream instance. Resolves once it listens; rejects with the listen error (EADDRINUSE).
+ * @param {{ port: number, host?: string, attempts?: Map<string, number> }} options `attempts`:
+ *   attempts seen per gateway request number, shared by the instances (bounded: old entries go)
  */
-export async function startUpstream({ port, host = '127.0.0.1' }) {
+export async function startUpstream({ port, host = '127.0.0.1', attempts = new Map() }) {
   let mode = 'flaky';
   let listening = false;
-  /** Attempts seen per gateway request number (bounded: old entries are dropped). */
-  const attempts = new Map();
   const timers = new Set();
 
   const server = http.createServer((req, res) => {
@@ -40,6 +42,8 @@ export async function startUpstream({ port, host = '127.0.0.1' }) {
     attempts.set(id, attempt);
     if (attempts.size > 1000) attempts.delete(attempts.keys().next().value);
 
+    // Which instance answered: the gateway's log prints it (the retry events name only the group).
+    res.setHeader('x-demo-instance', String(port));
     // Read the request body before answering, as a real application does.
     req.resume();
     req.on('end', () => answer(behaviour, { req, res, url, id, attempt }));
@@ -72,6 +76,8 @@ export async function startUpstream({ port, host = '127.0.0.1' }) {
         });
         return;
       }
+      case 'hanging':
+        return; // the gateway's response timeout ends it; close() cuts what is left
       case 'maintenance':
         res.writeHead(503, { 'retry-after': '120', 'content-type': 'text/plain' });
         res.end('down for maintenance\n');
@@ -93,12 +99,12 @@ export async function startUpstream({ port, host = '127.0.0.1' }) {
   }
 
   function ok(req, res, url, id, attempt, behaviour) {
-    const data = { from: 'upstream', path: url.pathname, method: req.method, request: id, attempt, mode: behaviour };
+    const data = { from: 'upstream', instance: port, path: url.pathname, method: req.method, request: id, attempt, mode: behaviour };
     if ((req.headers.accept ?? '').includes('text/html')) {
       const html =
         '<!doctype html><html lang="en"><meta charset="utf-8"><title>Upstream says hello</title>' +
         '<body style="font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem">' +
-        `<h1>Hello from the upstream</h1><p>Request #${escape(id)}, answered on attempt ${attempt} (mode: ${behaviour}).</p>` +
+        `<h1>Hello from the upstream</h1><p>Request #${escape(id)}, answered by the instance on port ${port} on attempt ${attempt} (mode: ${behaviour}).</p>` +
         '<p><a href="/">Back to the control page</a></p></body></html>';
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
       res.end(html);
@@ -164,6 +170,26 @@ export async function startUpstream({ port, host = '127.0.0.1' }) {
       if (listening) await unlisten();
     },
   };
+}
+
+/**
+ * Start `count` instances on `port`, `port + 1`, ... (each on a free port when `port` is 0).
+ * Rejects with the first listen error, its `port` set, after closing the instances already up.
+ * @param {{ port: number, count: number, host?: string }} options
+ */
+export async function startUpstreams({ port, count, host = '127.0.0.1' }) {
+  const attempts = new Map();
+  const started = [];
+  for (let i = 0; i < count; i++) {
+    const want = port === 0 ? 0 : port + i;
+    try {
+      started.push(await startUpstream({ port: want, host, attempts }));
+    } catch (err) {
+      await Promise.all(started.map((u) => u.close()));
+      throw Object.assign(err, { port: want });
+    }
+  }
+  return started;
 }
 
 function escape(value) {

@@ -37,6 +37,7 @@ export {
   type GiveUpEvent,
   type CircuitOpenEvent,
   type CircuitCloseEvent,
+  type StaleEvent,
   type MaintenanceStartEvent,
   type MaintenanceStopEvent,
   type MaintenanceAnswerEvent,
@@ -50,6 +51,7 @@ export {
   type GatewayLogger,
 } from './core/events.js';
 export { BUDGET_DEFAULTS, type RetryBudgetOptions } from './core/budget.js';
+export { STALE_DEFAULTS, type StaleEntry, type StaleOptions, type StaleStore } from './core/stale.js';
 export { CIRCUIT_DEFAULTS, type CircuitOptions } from './core/circuit.js';
 export { HEALTH_CHECK_DEFAULTS, OUTLIER_DEFAULTS, type HealthCheckOptions, type OutlierOptions, type TargetSpec, type TargetState } from './core/targets.js';
 export type { ProxyState } from './core/proxy.js';

@@ -106,6 +106,17 @@ const KINDS = {
   'express-hpm': async () => expressApp((app) => app.use(hpm(true))),
   'express-hpm-defaults': async () => expressApp((app) => app.use(hpm(false))),
   'express-http-proxy': async () => expressApp((app) => app.use(require('express-http-proxy')(target))),
+  'koa-bare': async () => {
+    const Koa = require('koa');
+    const app = new Koa();
+    app.silent = true;
+    const hop = bareHop();
+    app.use((ctx) => {
+      ctx.respond = false; // the hop writes the answer itself
+      hop(ctx.req, ctx.res);
+    });
+    return app.callback();
+  },
   'koa-proxies': async () => {
     const Koa = require('koa');
     const app = new Koa();

@@ -6,7 +6,8 @@
  *   /ok?size=N        200 text/plain, N bytes (default 1024), from a buffer built once per size
  *   /status/CODE      that status with a short text body (e.g. /status/503 for an outage)
  *   /big?mib=N        200 application/octet-stream, N MiB with Content-Length, 64 KiB writes
- *                       honouring backpressure (the memory scenario)
+ *                       honouring backpressure (the memory scenario); &chunked=1: no
+ *                       Content-Length, so a proxy cannot tell its size before it streams
  *   /slow?ms=N        200 with 1 KiB after N ms (the concurrent slow requests scenario)
  *
  * IPC: { id, cmd: 'count' } -> { id, count }; { id, cmd: 'reset' } -> { id, count: 0 }.
@@ -35,8 +36,8 @@ function param(query, name, fallback) {
 const CHUNK = Buffer.alloc(64 * 1024, 'y');
 let count = 0;
 
-function big(res, bytes) {
-  res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': bytes });
+function big(res, bytes, chunked) {
+  res.writeHead(200, { 'content-type': 'application/octet-stream', ...(!chunked && { 'content-length': bytes }) });
   let left = bytes;
   const write = () => {
     while (left > 0) {
@@ -69,7 +70,7 @@ const server = http.createServer((req, res) => {
     res.writeHead(code, { 'content-type': 'text/plain', 'content-length': 13 });
     return void res.end('upstream says');
   }
-  if (path === '/big') return big(res, param(query, 'mib', 256) * 1024 * 1024);
+  if (path === '/big') return big(res, param(query, 'mib', 256) * 1024 * 1024, param(query, 'chunked', 0) === 1);
   if (path === '/slow') {
     const timer = setTimeout(() => {
       const body = bodyOf(1024);

@@ -23,7 +23,10 @@ export interface RetryEvent {
   readonly path: string;
 }
 
-/** Payload of `onGiveUp` and the `gateway-errors:give-up` channel: the answer is a gateway error. */
+/**
+ * Payload of `onGiveUp` and the `gateway-errors:give-up` channel: the answer is a gateway error
+ * (a stored copy sent instead, with `stale`, is reported by `onStale`).
+ */
 export interface GiveUpEvent {
   readonly upstream: string;
   /** Attempts made (0 when the circuit or the concurrency limit refused the request). */
@@ -33,6 +36,17 @@ export interface GiveUpEvent {
   readonly failure: Failure;
   readonly method: string;
   readonly path: string;
+}
+
+/**
+ * Payload of `onStale` and the `gateway-errors:stale` channel: the request failed for good (as
+ * for a give-up, which is then not reported), and the client got the stored copy instead.
+ */
+export interface StaleEvent extends GiveUpEvent {
+  /** Seconds since the copy came from the upstream: the `Age` sent. */
+  readonly age: number;
+  /** The stored status sent. */
+  readonly status: number;
 }
 
 /** Payload of `onCircuitOpen` and `gateway-errors:circuit-open`. */
@@ -76,11 +90,12 @@ export interface TargetReturnEvent {
  * - `fast_fail`: the client got a gateway error without any attempt (`circuit_open`, `concurrency_limit`);
  * - `passed_through`: the last attempt failed and its own answer went to the client (a retried 429,
  *   or an upstream 502/503/504 with `keepUpstreamBody`);
+ * - `stale`: the request failed for good and a stored copy went to the client instead (`stale`);
  * - `client_gone`: the client left before any answer;
  * - `error`: not an upstream failure (a throwing `on.proxyReq`, an unreadable request body): the
  *   framework's error handling answered.
  */
-export type RequestOutcome = 'ok' | 'recovered' | 'gave_up' | 'fast_fail' | 'passed_through' | 'client_gone' | 'error';
+export type RequestOutcome = 'ok' | 'recovered' | 'gave_up' | 'fast_fail' | 'passed_through' | 'stale' | 'client_gone' | 'error';
 
 /** Payload of `onRequestEnd` and `gateway-errors:request-end`: one client request is over. */
 export interface RequestEndEvent {
@@ -139,6 +154,8 @@ export interface GatewayHooks {
   onTargetEject?: (event: TargetEjectEvent) => void;
   /** When an ejected or unhealthy target gets traffic again. */
   onTargetReturn?: (event: TargetReturnEvent) => void;
+  /** When a request fails for good and a stored copy is sent instead of the error (`stale`). */
+  onStale?: (event: StaleEvent) => void;
   /** When a client request through the proxy is over: its outcome, attempts, duration and status. */
   onRequestEnd?: (event: RequestEndEvent) => void;
   /** When one attempt against a target is over. */
@@ -159,6 +176,7 @@ export const CHANNELS = Object.freeze({
   circuitClose: 'gateway-errors:circuit-close',
   targetEject: 'gateway-errors:target-eject',
   targetReturn: 'gateway-errors:target-return',
+  stale: 'gateway-errors:stale',
   requestEnd: 'gateway-errors:request-end',
   attemptEnd: 'gateway-errors:attempt-end',
   maintenanceStart: 'gateway-errors:maintenance-start',
@@ -173,6 +191,7 @@ const channels = {
   circuitClose: diagnostics.channel(CHANNELS.circuitClose),
   targetEject: diagnostics.channel(CHANNELS.targetEject),
   targetReturn: diagnostics.channel(CHANNELS.targetReturn),
+  stale: diagnostics.channel(CHANNELS.stale),
   requestEnd: diagnostics.channel(CHANNELS.requestEnd),
   attemptEnd: diagnostics.channel(CHANNELS.attemptEnd),
 };
@@ -194,6 +213,7 @@ export interface Emitter {
   circuitClose(e: CircuitCloseEvent): void;
   targetEject(e: TargetEjectEvent): void;
   targetReturn(e: TargetReturnEvent): void;
+  stale(e: StaleEvent): void;
   /**
    * Whether anyone takes request-end and attempt-end events now: asked once per request, so an
    * unobserved request builds neither event (nor reads a clock).
@@ -244,6 +264,11 @@ export function createEmitter(hooks: GatewayHooks, logger: GatewayLogger | undef
       hooks.onTargetReturn?.(e);
       if (channels.targetReturn.hasSubscribers) channels.targetReturn.publish(e);
       logger?.info({ event: 'target-return', ...e }, `gateway-errors: target ${e.target} back (${e.reason})`);
+    },
+    stale(e) {
+      hooks.onStale?.(e);
+      if (channels.stale.hasSubscribers) channels.stale.publish(e);
+      logger?.warn({ event: 'stale', ...loggable(e) }, `gateway-errors: ${e.method} ${e.path} failed with ${e.failure.status} (${e.reason}), sent a copy ${e.age} s old`);
     },
     observed() {
       return hooked || channels.requestEnd.hasSubscribers || channels.attemptEnd.hasSubscribers || (sink !== undefined && sink.active());

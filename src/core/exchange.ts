@@ -19,6 +19,7 @@ import { dropHopByHop, hop, sentHopByHop, type ProxyServerLike } from './hop.js'
 import { observe, type Observation } from './observe.js';
 import { decideRetry } from './retry.js';
 import { parseRetryAfter } from './retry-after.js';
+import type { StaleCache } from './stale.js';
 import type { Span } from './telemetry.js';
 import type { Failure, ProxyErrorType, Reply } from './types.js';
 import type { Target, TargetSet } from './targets.js';
@@ -59,7 +60,7 @@ export type AttemptResult =
  * How a request's (or an attempt's) outcome counts for the upstream's health: a gateway failure
  * against it, any answer for it, an app error or a client that left not at all.
  */
-export const verdictOf = (r: AttemptResult): Verdict => (r.kind === 'failed' ? 'failure' : r.kind === 'response' ? 'success' : 'neutral');
+export const verdictOf = (r: { readonly kind: string }): Verdict => (r.kind === 'failed' ? 'failure' : r.kind === 'error' || r.kind === 'aborted' ? 'neutral' : 'success');
 
 export type WebFn = (
   req: IncomingMessage,
@@ -156,6 +157,8 @@ export class Exchange {
   private giveUpReason = 'retries_exhausted';
   /** `targets` this request's attempts went to. */
   private tried: Set<Target> | undefined;
+  /** No stored copy could answer this failure (`stale`): the error answer it is. */
+  private staleMissed = false;
   private upstream: Upstream<AttemptResult> | undefined;
   /** Listener counts on req before the first attempt: http-proxy's web() adds to them per call. */
   private baseAborted = 0;
@@ -169,6 +172,8 @@ export class Exchange {
     readonly ctx: EngineContext,
   ) {
     res.on('close', this.onClose); // a response closes once: no once() wrapper needed
+    // Made once pathFilter and an async router had their say: the client may have left meanwhile.
+    if (res.destroyed) this.clientGone = true;
     this.obs = observe(this);
   }
 
@@ -217,6 +222,15 @@ export class Exchange {
     }
     const blocked = upstream.circuit?.blockedFor();
     if (blocked !== undefined) return this.conclude(this.circuitOpen(blocked));
+    if (req.headers.upgrade !== undefined && /^\s*websocket\s*$/i.test(req.headers.upgrade) && /\bupgrade\b/i.test(req.headers.connection ?? '')) {
+      // Node hands an upgrade to the app as a plain request while no 'upgrade' listener is on
+      // the server (before `server.on('upgrade', proxy.upgrade)`, or with `ws: true` before the
+      // first plain request let http-proxy-middleware add one): its 101 could not be relayed on
+      // this path. Answered at once, so the client tries again, rather than waiting for timeouts.
+      // Other upgrades (curl's h2c) go on as plain requests: the upstream may ignore the offer.
+      this.giveUpReason = 'upgrade_not_attached';
+      return this.conclude({ kind: 'failed', failure: { ...failureOf('destination_unavailable'), retryAfter: 1 }, retryable: false });
+    }
     this.upstream = upstream;
     upstream.active++;
 
@@ -334,12 +348,15 @@ export class Exchange {
 
   private async shouldRetry(r: AttemptResult | undefined, retriesConsumed: number, policy: NormalizedRetryPolicy, replayableRequest: boolean): Promise<boolean> {
     if (r?.kind !== 'failed') return false;
+    // An instance's Retry-After speaks for that instance: with another of `targets` left to try,
+    // the retry goes there without waiting for it (nginx's proxy_next_upstream http_503).
+    const elsewhere = this.ctx.targets?.hasUntried(this.tried) === true;
     const decision = decideRetry({
       policy,
       replayable: this.mayResend(r, replayableRequest),
       retriesUsed: retriesConsumed,
       retryable: r.retryable,
-      retryAfter: r.retryAfter,
+      retryAfter: elsewhere ? undefined : r.retryAfter,
       responseStarted: this.started,
       clientGone: this.clientGone,
       remaining: this.deadlineAt > 0 ? this.deadlineAt - Date.now() : undefined,
@@ -474,10 +491,13 @@ export class Exchange {
           // A retried status that is not ours to brand (e.g. 429 in `statuses`): hand it over as is.
           return this.deliver(proxyRes);
         }
+        const reason = this.reasonFor(result);
+        const stale = this.ctx.extras.stale;
+        if (stale !== undefined && !this.staleMissed) return this.answerStale(stale, result, failure, reason);
         this.ctx.emit.giveUp({
           upstream: this.upstream?.name ?? 'unknown',
           attempts: this.attempts,
-          reason: this.reasonFor(result),
+          reason,
           failure,
           method: this.req.method ?? 'GET',
           path: pathOf(this.req),
@@ -496,6 +516,26 @@ export class Exchange {
       case 'aborted':
         return this.finish();
     }
+  }
+
+  /** The last good copy instead of the error answer (stale.ts); without one, the error answer after all. */
+  private answerStale(stale: StaleCache, result: AttemptResult & { kind: 'failed' }, failure: Failure, reason: string): void {
+    const { req, hooks } = this;
+    const after = (served: boolean): void => {
+      if (!served) {
+        this.staleMissed = true;
+        return this.conclude(result);
+      }
+      this.obs?.servedStale();
+      discard(result.proxyRes);
+      this.finish();
+    };
+    const served = stale.answer({
+      req, res: this.res, failure, reason, attempts: this.attempts, upstream: this.upstream?.name ?? 'unknown', path: pathOf(req),
+      responder: hooks.responder, facts: this.facts(), emit: this.ctx.emit, gone: () => this.clientGone, start: () => hooks.start(),
+    });
+    if (typeof served === 'boolean') after(served);
+    else served.then(after, () => after(false));
   }
 
   /** Hand the upstream response to the client, streaming, untouched but for http-proxy's passes. */
@@ -524,7 +564,9 @@ export class Exchange {
       // and nobody reads it but us: head and body in one end() instead of a pipe, whose listeners
       // on both streams, resume tick and 'data' event cost more than the write. read() hands over
       // everything buffered and ends the response, which frees its socket for the next request.
-      res.end(proxyRes.read() as Buffer | null);
+      const body = proxyRes.read() as Buffer | null;
+      res.end(body);
+      this.ctx.extras.stale?.keep(req, proxyRes, body);
       return this.finish();
     }
     // A body of unknown length is a stream (SSE, long poll): send the head now, not with the first
@@ -542,6 +584,7 @@ export class Exchange {
     // Not pipeline(): it would hand the upstream's error to `res`, which Koa reports as the app's.
     this.streaming = proxyRes; // from now on its errors cut the client's connection (Attempt.response)
     proxyRes.pipe(res);
+    this.ctx.extras.stale?.keep(req, proxyRes);
     this.finish();
   }
 

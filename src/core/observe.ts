@@ -127,6 +127,11 @@ export class Observation {
     }
   }
 
+  /** The failure was answered with a stored copy (`stale`): reason and error stay, the outcome says so. */
+  servedStale(): void {
+    this.outcome = 'stale';
+  }
+
   /** Handed to the framework with an error: its answer, whatever it is, ends the request. */
   skipped(res: ServerResponse): void {
     if (this.source === undefined) return; // not ours (pathFilter) or refused before the loop (router)

@@ -8,6 +8,7 @@ import { CIRCUIT_DEFAULTS, type CircuitOptions } from './circuit.js';
 import type { GatewayHooks, GatewayLogger, MaintenanceHooks } from './events.js';
 import type { MaintenanceOptions, MaintenanceWindow } from './maintenance.js';
 import { HEALTH_CHECK_DEFAULTS, OUTLIER_DEFAULTS, type HealthCheckOptions, type NormalizedHealthCheck, type NormalizedOutlier, type OutlierOptions, type TargetSpec } from './targets.js';
+import { createStaleCache, memoryStore, STALE_DEFAULTS, type StaleCache, type StaleOptions } from './stale.js';
 import type { Brand, ExtraStatus } from './types.js';
 
 /** The HTTP methods RFC 9110 §9.2.2 defines as idempotent. */
@@ -162,6 +163,14 @@ export interface GatewayProxyExtras<TReq = unknown> extends GatewayHooks {
    * instead of queueing without bound. `0` means no limit. @default 0
    */
   maxConcurrent?: number;
+  /**
+   * Serve the last good copy of a GET when the upstream fails (RFC 5861 stale-if-error): answers
+   * that RFC 9111 lets a shared cache store are copied as they stream; when a request later ends
+   * in a 502/503/504, the copy is sent instead, with `Age` and `Cache-Status`. `true` for the
+   * defaults. @default false
+   * @see https://www.rfc-editor.org/rfc/rfc5861#section-4
+   */
+  stale?: boolean | StaleOptions;
   /** Options of the `gatewayErrors()` whose answers this proxy gives when none is installed before it. */
   errors?: GatewayErrorsOptions;
   /**
@@ -389,6 +398,8 @@ export interface NormalizedProxyExtras {
   readonly maxConcurrent: number;
   readonly budget: Required<RetryBudgetOptions> | false;
   readonly circuit: Required<CircuitOptions> | false;
+  /** The copies for stale-if-error, when `stale` is on. */
+  readonly stale: StaleCache | undefined;
   readonly hooks: GatewayHooks;
   readonly logger: GatewayLogger | undefined;
   readonly targets: readonly { readonly url: string; readonly weight: number }[] | undefined;
@@ -441,6 +452,31 @@ function normalizeCircuit(value: unknown): Required<CircuitOptions> | false {
   });
 }
 
+/** A year: a longer stale window is a cache, not a fallback. */
+const MAX_STALE = 365 * 86_400;
+
+function normalizeStale(value: unknown): StaleCache | undefined {
+  if (value === undefined || value === false) return undefined;
+  if (value !== true && (typeof value !== 'object' || value === null || Array.isArray(value))) fail('stale', 'true, false or an object', value);
+  const o = (value === true ? {} : value) as Record<string, unknown>;
+  checkKeys('stale', o, ['maxBytes', 'maxEntryBytes', 'maxStale', 'store']);
+  const maxStale = checkCount('stale.maxStale', or(o.maxStale, STALE_DEFAULTS.maxStale), MAX_STALE);
+  if (o.store !== undefined) {
+    const s = o.store as Record<string, unknown>;
+    if (typeof s !== 'object' || s === null || typeof s.get !== 'function' || typeof s.set !== 'function' || typeof s.delete !== 'function') {
+      fail('stale.store', 'an object with get(), set() and delete()', o.store);
+    }
+    if (o.maxBytes !== undefined) {
+      throw new TypeError('gateway-errors: `stale.maxBytes` sizes the built-in store; a `stale.store` of your own keeps its own bound.');
+    }
+  }
+  const maxBytes = checkCount('stale.maxBytes', or(o.maxBytes, STALE_DEFAULTS.maxBytes));
+  if (maxBytes < 1) fail('stale.maxBytes', 'at least 1', maxBytes);
+  const maxEntryBytes = checkCount('stale.maxEntryBytes', or(o.maxEntryBytes, Math.min(STALE_DEFAULTS.maxEntryBytes, maxBytes)), maxBytes);
+  const store = (o.store as StaleOptions['store']) ?? memoryStore(maxBytes);
+  return createStaleCache({ maxEntryBytes, maxStale, store });
+}
+
 function checkHook<T>(name: string, value: unknown): T | undefined {
   if (value !== undefined && typeof value !== 'function') fail(name, 'a function', value);
   return value as T | undefined;
@@ -466,6 +502,7 @@ export function normalizeProxyExtras(o: Record<string, unknown>): NormalizedProx
     maxConcurrent: checkCount('maxConcurrent', or(o.maxConcurrent, PROXY_DEFAULTS.maxConcurrent)),
     budget: normalizeBudget(o.budget),
     circuit: normalizeCircuit(o.circuit),
+    stale: normalizeStale(o.stale),
     hooks: Object.freeze({
       onRetry: checkHook<GatewayHooks['onRetry']>('onRetry', o.onRetry),
       onGiveUp: checkHook<GatewayHooks['onGiveUp']>('onGiveUp', o.onGiveUp),
@@ -473,6 +510,7 @@ export function normalizeProxyExtras(o: Record<string, unknown>): NormalizedProx
       onCircuitClose: checkHook<GatewayHooks['onCircuitClose']>('onCircuitClose', o.onCircuitClose),
       onTargetEject: checkHook<GatewayHooks['onTargetEject']>('onTargetEject', o.onTargetEject),
       onTargetReturn: checkHook<GatewayHooks['onTargetReturn']>('onTargetReturn', o.onTargetReturn),
+      onStale: checkHook<GatewayHooks['onStale']>('onStale', o.onStale),
       onRequestEnd: checkHook<GatewayHooks['onRequestEnd']>('onRequestEnd', o.onRequestEnd),
       onAttemptEnd: checkHook<GatewayHooks['onAttemptEnd']>('onAttemptEnd', o.onAttemptEnd),
     }),

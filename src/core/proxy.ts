@@ -27,13 +27,18 @@ import { createEmitter } from './events.js';
 import { ProxyReqHandlerError } from './framing.js';
 import { verdictOf, Exchange, type AttemptResult, type EngineContext, type ExchangeHooks, type Req, type WebFn } from './exchange.js';
 import { normalizeProxyExtras, type NormalizedRetryPolicy } from './options.js';
+import type { Duplex } from 'node:stream';
+import type { Responder } from './respond.js';
 import { TargetSet, type TargetState } from './targets.js';
+import { proxyUpgrade, type UpgradeContext, type WsServerLike } from './upgrade.js';
 import { Upstream, Upstreams } from './upstream.js';
 
 export { kHandled, type ExchangeHooks } from './exchange.js';
 
 export interface ProxyEngine {
   handle(req: IncomingMessage, res: ServerResponse, policy: NormalizedRetryPolicy | false, hooks: ExchangeHooks): void;
+  /** For `server.on('upgrade', proxy.upgrade)`, as on http-proxy-middleware's middleware. */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   /** What `proxy.state()` returns. */
   state(): ProxyState;
   /** Stop the health checks' timers. */
@@ -52,7 +57,7 @@ export interface ProxyState {
 const OWN_OPTIONS = [
   'retry', 'connectTimeout', 'responseTimeout', 'deadline', 'idleTimeout', 'budget', 'circuit', 'maxConcurrent',
   'errors', 'proxyTimeout', 'onRetry', 'onGiveUp', 'onCircuitOpen', 'onCircuitClose',
-  'targets', 'outlier', 'healthCheck', 'onTargetEject', 'onTargetReturn',
+  'targets', 'outlier', 'healthCheck', 'onTargetEject', 'onTargetReturn', 'stale', 'onStale',
 ];
 
 /** http-proxy-middleware checks only that a target exists; a wrong one would fail every request. */
@@ -108,20 +113,23 @@ function isHttps(target: unknown): boolean {
  * keep-alive agents (http-proxy's default sends `Connection: close` per request, which halves
  * throughput and pushes p99 to seconds under load), state per upstream.
  */
-export function createProxyEngine(options: HpmOptions & Record<string, unknown>): ProxyEngine {
+export function createProxyEngine(options: HpmOptions & Record<string, unknown>, responder: () => Responder): ProxyEngine {
   const extras = normalizeProxyExtras(options);
   if (extras.targets === undefined) checkTarget(options.target, options.router);
   const emit = createEmitter(extras.hooks, extras.logger);
   // Attempts are sent by hop.ts from http-proxy's parts, except where only its web() will do.
   const viaWeb = Boolean(options.forward) || options.followRedirects === true;
   const exchanges = new WeakMap<IncomingMessage, Exchange>();
-  const upstreams = new Upstreams<AttemptResult>((name) => new Upstream(name, extras, verdictOf, emit));
+  /** What handle() was given for a request that http-proxy-middleware has not passed on yet. */
+  const pending = new WeakMap<IncomingMessage, { policy: NormalizedRetryPolicy | false; hooks: ExchangeHooks }>();
+  const upstreams = new Upstreams<AttemptResult>((name) => new Upstream<AttemptResult>(name, extras, verdictOf, emit));
   // `targets` share one upstream state (circuit, budget, concurrency) as a group; each attempt
   // picks its target (targets.ts).
   const groupName = extras.targets?.map((t) => new URL(t.url).origin).join(',');
   const group = groupName === undefined ? undefined : new Upstream<AttemptResult>(groupName, extras, verdictOf, emit);
   const targets = groupName === undefined ? undefined : new TargetSet(extras.targets!, groupName, extras.outlier, extras.healthCheck, emit);
   const ctx: EngineContext = { extras, emit, userHandlesResponse: options.selfHandleResponse === true, viaWeb, exchanges, targets };
+  const upgrades: UpgradeContext = { extras, emit, targets, upstreamFor: (target) => group ?? upstreams.get(target), responder };
   const agents = options.agent
     ? undefined
     : {
@@ -133,12 +141,20 @@ export function createProxyEngine(options: HpmOptions & Record<string, unknown>)
     const server = proxyServer as unknown as { web: WebFn };
     const web = server.web;
     server.web = function gatewayWeb(this: unknown, req, res, opts, cb) {
-      const x = exchanges.get(req);
-      if (x === undefined) return web.call(this, req, res, opts, cb);
+      const p = pending.get(req);
+      if (p === undefined) return web.call(this, req, res, opts, cb);
+      pending.delete(req);
+      const x = new Exchange(req as Req, res, p.policy, p.hooks, ctx);
+      exchanges.set(req, x);
       // `opts` is this request's own copy (http-proxy-middleware makes one per request).
       if (agents && !opts.agent) opts.agent = isHttps(opts.target) ? agents.https : agents.http;
       x.run(web, this, opts, group ?? upstreams.get(opts.target)).catch((err: unknown) => x.skip(err));
     } as WebFn;
+    // Upgrades (server 'upgrade' events, through http-proxy-middleware's router and pathRewrite).
+    const wsServer = proxyServer as unknown as WsServerLike & { ws: unknown };
+    wsServer.ws = function gatewayWs(req: IncomingMessage, socket: Duplex, head: Buffer, opts: Record<string, unknown>) {
+      void proxyUpgrade(upgrades, wsServer, req, socket, head ?? Buffer.alloc(0), { ...opts });
+    };
     if (viaWeb) {
       // An attempt through web() (Exchange.viaWeb) without a body stream: its upstream request.
       proxyServer.on('proxyReq', (proxyReq, req) => {
@@ -177,10 +193,19 @@ export function createProxyEngine(options: HpmOptions & Record<string, unknown>)
 
   return {
     handle(req, res, policy, hooks) {
-      const x = new Exchange(req as Req, res, policy, hooks, ctx);
-      exchanges.set(req, x);
+      // The exchange is made only once http-proxy-middleware's pathFilter matched (gatewayWeb):
+      // a request for another route is handed on untouched, as http-proxy-middleware does.
+      pending.set(req, { policy, hooks });
       // next() from http-proxy-middleware: pathFilter did not match, or router/pathRewrite threw.
-      void middleware(req, res, (err?: unknown) => x.skip(err));
+      void middleware(req, res, (err?: unknown) => {
+        const x = exchanges.get(req);
+        if (x !== undefined) return x.skip(err);
+        pending.delete(req);
+        hooks.skip(err);
+      });
+    },
+    upgrade(req, socket, head) {
+      (middleware as RequestHandler & { upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void }).upgrade(req, socket, head);
     },
     state() {
       const list = group === undefined ? upstreams.all() : [group];

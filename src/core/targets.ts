@@ -154,6 +154,12 @@ export class TargetSet {
     return a.active * b.weight <= b.active * a.weight ? a : b;
   }
 
+  /** Whether a fit target this request has not tried is left. */
+  hasUntried(tried: ReadonlySet<Target> | undefined): boolean {
+    const now = Date.now();
+    return this.targets.some((t) => t.fit(now) && !tried?.has(t));
+  }
+
   /** One target drawn by weight, other than `not`. */
   private draw(pool: readonly Target[], not: Target | undefined): Target {
     const total = (pool === this.targets ? this.totalWeight : pool.reduce((n, t) => n + t.weight, 0)) - (not?.weight ?? 0);

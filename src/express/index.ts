@@ -2,6 +2,8 @@
  * Express adapter: translates (req, res, next) to the core. Works with Express 4 and 5.
  */
 import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from 'express';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Options as HpmOptions } from 'http-proxy-middleware';
 import { tapRequestBody } from '../core/body.js';
 import { classifyError } from '../core/classify.js';
@@ -63,12 +65,14 @@ export interface GatewayProxyMiddleware extends RequestHandler {
   state(): ProxyState;
   /** Stop the active health checks (the app is shutting down). */
   close(): void;
+  /** Proxy a WebSocket (or other) upgrade: `server.on('upgrade', proxy.upgrade)`. */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
 }
 
 export function gatewayProxy(options: GatewayProxyOptions): GatewayProxyMiddleware {
   const policyFor = resolvePolicy<Request>(options?.retry);
   const fallback = options?.errors === undefined ? undefined : createResponder(options.errors, 'errors');
-  const engine = createProxyEngine(options as never);
+  const engine = createProxyEngine(options as never, () => fallback ?? defaultResponderInstance());
   const middleware = function gatewayProxyMiddleware(req: Request, res: Response, next: NextFunction): void {
     let policy: NormalizedRetryPolicy | false;
     try {
@@ -78,7 +82,11 @@ export function gatewayProxy(options: GatewayProxyOptions): GatewayProxyMiddlewa
     }
     engine.handle(req, res, policy, new ExpressHooks(res, next, sinkOf(req) ?? fallback ?? defaultResponderInstance(), (req as { body?: unknown }).body));
   };
-  return Object.assign(middleware, { state: () => engine.state(), close: () => engine.close() });
+  return Object.assign(middleware, {
+    state: () => engine.state(),
+    close: () => engine.close(),
+    upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => engine.upgrade(req, socket, head),
+  });
 }
 
 /** The exchange's hooks for one Express request: one object, no closures per request. */

@@ -4,6 +4,7 @@
 import type { Context, Middleware, Next } from 'koa';
 import type { Options as HpmOptions } from 'http-proxy-middleware';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { tapRequestBody } from '../core/body.js';
 import { classifyError } from '../core/classify.js';
 import type { GatewayErrorsOptions, GatewayProxyExtras } from '../core/options.js';
@@ -113,18 +114,23 @@ export interface GatewayProxyMiddleware extends Middleware {
   state(): ProxyState;
   /** Stop the active health checks (the app is shutting down). */
   close(): void;
+  /** Proxy a WebSocket (or other) upgrade: `server.on('upgrade', proxy.upgrade)`. */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
 }
 
 export function gatewayProxy(options: GatewayProxyOptions): GatewayProxyMiddleware {
   const policyFor = resolvePolicy<Context>(options?.retry);
   const fallback = options?.errors === undefined ? undefined : createResponder(options.errors, 'errors');
-  const engine = createProxyEngine(options as never);
+  const engine = createProxyEngine(options as never, () => fallback ?? defaultResponderInstance());
   const middleware = function gatewayProxyMiddleware(ctx: Context, next: Next): Promise<void> {
     const policy = policyFor(ctx);
     return new Promise<void>((resolve, reject) => {
       engine.handle(ctx.req, ctx.res, policy, {
         responder: (ctx as Ctx)[kResponder] ?? fallback ?? defaultResponderInstance(),
-        parsedBody: (ctx.request as { rawBody?: unknown; body?: unknown }).rawBody ?? (ctx.request as { body?: unknown }).body,
+        // Read only once the request is the proxy's (pathFilter matched).
+        get parsedBody() {
+          return (ctx.request as { rawBody?: unknown; body?: unknown }).rawBody ?? (ctx.request as { body?: unknown }).body;
+        },
         skip: (err) => (err === undefined ? next().then(resolve, reject) : reject(err)),
         start: () => {
           ctx.respond = false;
@@ -138,5 +144,9 @@ export function gatewayProxy(options: GatewayProxyOptions): GatewayProxyMiddlewa
       });
     });
   };
-  return Object.assign(middleware, { state: () => engine.state(), close: () => engine.close() });
+  return Object.assign(middleware, {
+    state: () => engine.state(),
+    close: () => engine.close(),
+    upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => engine.upgrade(req, socket, head),
+  });
 }

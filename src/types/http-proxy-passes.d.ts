@@ -14,10 +14,13 @@ declare module 'http-proxy/lib/http-proxy/passes/web-outgoing.js' {
 }
 
 // The request side: `setupOutgoing` builds the upstream request's options from http-proxy's.
+// `setupSocket` readies a socket for an upgrade's pipe (no timeout, no delay, keep-alive).
 declare module 'http-proxy/lib/http-proxy/common.js' {
   import type { IncomingMessage, RequestOptions } from 'node:http';
+  import type { Socket } from 'node:net';
   const common: {
     setupOutgoing(outgoing: Record<string, unknown>, options: Record<string, unknown>, req: IncomingMessage, forward?: string): RequestOptions;
+    setupSocket(socket: Socket): Socket;
   };
   export default common;
 }

@@ -20,6 +20,7 @@ const KINDS = [
   'express-hpm',
   'express-hpm-defaults',
   'express-http-proxy',
+  'koa-bare',
   'koa-proxies',
   'ours-express',
   'ours-koa',
@@ -68,7 +69,7 @@ describe('bench harness (smoke run)', () => {
     }
     expect(results.targets.map((t) => t.target)).toContain('Healthy: Express req/s >= 1.0x Express + HPM keep-alive (paired)');
     // The targets' ratios are paired per round: one finite, positive ratio per pair and measure.
-    expect(Object.keys(results.scenarios.healthyPaired).sort()).toEqual(['expressVsDefaults', 'expressVsHpm', 'koaVsHpm']);
+    expect(Object.keys(results.scenarios.healthyPaired).sort()).toEqual(['expressVsBare', 'expressVsDefaults', 'expressVsHpm', 'koaVsBare', 'koaVsHpm']);
     for (const [name, p] of Object.entries(results.scenarios.healthyPaired)) {
       for (const v of [p.rps, p.p99, p.cpu]) expect(Number.isFinite(v) && v > 0, `${name}: ${JSON.stringify(p)}`).toBe(true);
     }

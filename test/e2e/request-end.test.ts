@@ -123,6 +123,29 @@ describe.each([
     expect(s.attempts.map((a) => a.result)).toEqual(['error']);
   });
 
+  it('ends a failure covered by the last good copy as stale, with the 200 the client got', async () => {
+    let down = false;
+    const server = http.createServer((req, res) => {
+      req.resume();
+      if (down) return void res.writeHead(503, { 'content-length': '0' }).end();
+      res.writeHead(200, { 'cache-control': 'max-age=60', 'content-type': 'text/plain', 'content-length': '4' });
+      res.end('good');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    cleanup.push(() => new Promise<void>((r) => (server.closeAllConnections(), server.close(() => r()))));
+    const s = seen();
+    const app = await mount(m, { target: `http://127.0.0.1:${(server.address() as { port: number }).port}`, retry: quick, stale: true, ...s.hooks });
+    expect((await send(`${app.url}/api/page`)).status).toBe(200);
+    down = true;
+    const r = await send(`${app.url}/api/page`);
+    expect([r.status, r.body]).toEqual([200, 'good']);
+    await eventually(() => s.ends.length === 2);
+    expect(s.ends.map((e) => [e.outcome, e.reason, e.status, e.receivedStatus, e.attempts])).toEqual([
+      ['ok', undefined, 200, undefined, 1],
+      ['stale', 'retries_exhausted', 200, 503, 3],
+    ]);
+  });
+
   it('answers as usual when an onAttemptEnd or onRequestEnd hook throws', async () => {
     const t = await target();
     const warnings: string[] = [];

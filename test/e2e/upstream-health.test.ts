@@ -249,7 +249,7 @@ describe('target state and active health checks', () => {
     app.use('/api', proxy);
     const server = http.createServer(app).listen(0, '127.0.0.1');
     await new Promise((r) => server.once('listening', r));
-    cleanup.push(() => new Promise((r) => server.close(r)));
+    cleanup.push(() => new Promise<void>((r) => server.close(() => r())));
     const url = `http://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}`;
 
     b.mode = '503';
@@ -270,5 +270,21 @@ describe('target state and active health checks', () => {
     for (let i = 0; i < 100 && !events.includes('return b health_check'); i++) await delay(20);
     expect(events).toEqual(['eject b health_check', 'return b health_check']);
     expect(JSON.parse((await send(`${url}/status`)).body).targets[1]).toMatchObject({ healthy: true, check: 'healthy' });
+  });
+});
+
+describe.each(ADAPTERS)('a Retry-After from one of several targets on %s', (_name, m) => {
+  it('does not stop or delay the retry on another target, long or short', async () => {
+    const busy = http.createServer((_req, res) => res.writeHead(503, { 'retry-after': '120' }).end('busy'));
+    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
+    cleanup.push(() => new Promise<void>((r) => busy.close(() => r())));
+    const busyUrl = `http://127.0.0.1:${(busy.address() as import('node:net').AddressInfo).port}`;
+    const ok = await target('ok');
+    const delays: number[] = [];
+    const app = await mount(m, { targets: [busyUrl, ok.url], outlier: false, onRetry: (e: { delay: number; reason: string }) => delays.push(e.reason === 'retry_after' ? e.delay : 0) });
+    const answers = await traffic(20, 2, (i) => `${app.url}/api/x?i=${i}`);
+    expect(statuses(answers)).toEqual({ [200]: 20 });
+    // No wait was the busy instance's 120 s (nor any Retry-After): backoff only.
+    expect(delays.every((d) => d === 0)).toBe(true);
   });
 });

@@ -1,13 +1,20 @@
 /**
  * The `npm start` demo, run as a newcomer runs it (`node demo/start.js` after the build), on free
- * ports: it prints where to go, shows a recovered retry on its own, switches the upstream live,
- * and prints one line per retry, failure and circuit change.
+ * ports: it prints where to go, shows a recovered retry on its own, switches its three upstream
+ * instances live (one or all), and prints one line per retry, failure, ejection and circuit change.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { send } from '../support/client.js';
 import { start, type Running } from './run.js';
 
 const HTML = { accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' };
+const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+
+interface DemoState {
+  instances: { n: number; url: string; mode: string }[];
+  upstreams: { upstream: string; circuit: string; active: number }[];
+  targets: { url: string; healthy: boolean; ejectedUntil?: string; ejections: number; consecutiveFailures: number }[];
+}
 
 describe('npm start (demo/start.js)', () => {
   let demo: Running;
@@ -26,6 +33,16 @@ describe('npm start (demo/start.js)', () => {
     expect(r.status).toBe(200);
     expect(r.body).toContain(`upstream mode: ${name}`);
   };
+  const instanceMode = async (n: number, name: string): Promise<void> => {
+    const r = await send(`${url}/demo/instance/${n}/mode/${name}`, { method: 'POST' });
+    expect(r.status).toBe(200);
+    expect(r.body).toContain(`mode: ${name}`);
+  };
+  const state = async (): Promise<DemoState> => {
+    const r = await send(`${url}/demo/state`, { headers: { accept: 'application/json' } });
+    expect(r.status).toBe(200);
+    return JSON.parse(r.body) as DemoState;
+  };
 
   it('prints the URLs to open and recovers its own first request with a printed retry', async () => {
     expect(demo.output()).toContain(`${url}/api/hello?mode=maintenance`);
@@ -33,12 +50,26 @@ describe('npm start (demo/start.js)', () => {
     await demo.waitFor(/✓ #1 GET \/api\/hello {2}200 after 2 attempts: recovered/);
   });
 
-  it('serves the control page with a switch per mode', async () => {
+  it('serves the control page with a switch per mode for all instances and one per instance', async () => {
     const r = await send(`${url}/`, { headers: HTML });
     expect(r.status).toBe(200);
-    for (const name of ['healthy', 'flaky', 'slow', 'refusing', 'maintenance', 'dying']) {
+    for (const name of ['healthy', 'flaky', 'slow', 'hanging', 'refusing', 'maintenance', 'dying']) {
       expect(r.body).toContain(`action="/demo/mode/${name}"`);
+      expect(r.body).toContain(`<option value="${name}"`);
     }
+    for (const n of [1, 2, 3]) expect(r.body).toContain(`action="/demo/instance/${n}/mode"`);
+    // The live view polls /demo/state from an inline script that the page's own CSP allows by hash.
+    const csp = r.headers['content-security-policy'] as string;
+    expect(csp).toMatch(/default-src 'none'.*script-src 'sha256-[^']+'.*connect-src 'self'/);
+    expect(csp).not.toContain('unsafe-inline');
+    expect(r.body).toContain("fetch('/demo/state'");
+  });
+
+  it('reports three targets and the circuit as JSON for the page', async () => {
+    const s = await state();
+    expect(s.instances.map((i) => i.n)).toEqual([1, 2, 3]);
+    expect(s.targets.map((t) => t.url)).toEqual(s.instances.map((i) => i.url));
+    expect(s.upstreams).toEqual([expect.objectContaining({ circuit: 'closed' })]);
   });
 
   it('shows the branded 503 page for one request in maintenance mode', async () => {
@@ -47,7 +78,8 @@ describe('npm start (demo/start.js)', () => {
     expect(r.headers['retry-after']).toBe('120');
     expect(r.headers['proxy-status']).toBe('gateway-errors; received-status=503');
     expect(r.body).toContain('Demo Shop');
-    await demo.waitFor(/✗ #\d+ GET \/api\/hello {2}503 after 1 attempt: upstream answered 503; its Retry-After is longer/);
+    // Each instance's Retry-After speaks for that instance only: the other two are tried first.
+    await demo.waitFor(/✗ #\d+ GET \/api\/hello {2}503 after 3 attempts: upstream answered 503/);
   });
 
   it('switches planned maintenance on and off from the control page, asking the upstream nothing', async () => {
@@ -97,27 +129,57 @@ describe('npm start (demo/start.js)', () => {
     await demo.waitFor(/✗ #\d+ POST \/api\/orders {2}503 after 1 attempt: .*not safe to replay/);
   });
 
-  it('answers 502 connection_refused when the upstream stops listening, then opens the circuit', async () => {
-    await mode('healthy'); // the circuit counts consecutive failures: start from a success
-    expect((await send(`${url}/api/hello`)).status).toBe(200);
+  it('keeps every GET answering 200 when one instance refuses, and ejects it', async () => {
+    await mode('healthy');
+    await instanceMode(2, 'refusing');
+    const refusing = (await state()).instances[1]!.url;
+    const ejected = new RegExp(`⇄ target ${escape(refusing)} ejected for 30 s after 5 failures in a row`);
+    // Each request's first attempt goes to instance 2 about one time in three; five of them in a row
+    // (no success of its own in between: it refuses all) eject it.
+    for (let i = 0; i < 150 && !ejected.test(demo.output()); i++) {
+      const r = await send(`${url}/api/hello`, { headers: { accept: 'application/json' } });
+      expect(r.status).toBe(200);
+      expect(JSON.parse(r.body).instance).not.toBe(Number(new URL(refusing).port));
+    }
+    await demo.waitFor(ejected, 1000);
+    await demo.waitFor(/↻ #\d+ GET \/api\/hello {2}attempt 1 failed: connection_refused → 502; retrying in \d+ ms/);
+    await demo.waitFor(/✓ #\d+ GET \/api\/hello {2}200 after 2 attempts: recovered from :\d+/);
+    const target = (await state()).targets[1]!;
+    expect(target).toMatchObject({ url: refusing, healthy: false, ejections: 1 });
+    expect(Date.parse(target.ejectedUntil!)).toBeGreaterThan(Date.now() + 20_000);
+    // Ejected: no attempt goes there any more, so GETs answer in one attempt.
+    const refused = (): number => demo.output().match(/attempt 1 failed: connection_refused/g)?.length ?? 0;
+    const before = refused();
+    for (let i = 0; i < 10; i++) expect((await send(`${url}/api/hello`)).status).toBe(200);
+    expect(refused()).toBe(before);
+  });
+
+  it('answers 502 connection_refused when every instance refuses, then opens the circuit under traffic', async () => {
     await mode('refusing');
     const first = await send(`${url}/api/hello`);
     expect(first.status).toBe(502);
     expect(first.headers['proxy-status']).toBe('gateway-errors; error=connection_refused');
-    await demo.waitFor(/✗ #\d+ GET \/api\/hello {2}502 after 3 attempts: connection_refused/);
-    await send(`${url}/api/hello`); // attempts 4 and 5 in a row open the circuit
-    await demo.waitFor(/⚡ circuit to http:\/\/127\.0\.0\.1:\d+ OPEN/);
+    await demo.waitFor(/✗ #\d+ GET \/api\/hello {2}502 after 3 attempts: connection_refused → 502; retries used up/);
+    // The circuit counts client requests: it opens once at least 20 came in 10 s and more than half
+    // of them failed (the successes of the previous case count too, hence the loop).
+    const open = /⚡ circuit to \S+ OPEN: requests get a 503 at once/;
+    for (let i = 0; i < 15 && !open.test(demo.output()); i++) {
+      const batch = await Promise.all(Array.from({ length: 10 }, () => send(`${url}/api/hello`)));
+      for (const r of batch) expect([502, 503]).toContain(r.status);
+    }
+    await demo.waitFor(open, 1000);
+    expect((await state()).upstreams[0]!.circuit).toBe('open');
     const fast = await send(`${url}/api/hello`);
     expect(fast.status).toBe(503);
     expect(fast.headers['proxy-status']).toBe('gateway-errors; error=destination_unavailable');
     expect(Number(fast.headers['retry-after'])).toBeGreaterThanOrEqual(1);
-    await demo.waitFor(/503 after no attempt: .*the circuit is open/);
+    await demo.waitFor(/✗ #\d+ GET \/api\/hello {2}503 after no attempt: .*the circuit is open/);
   });
 
   it('cuts the connection when the upstream dies mid-body, and prints it', async () => {
     await mode('dying');
     // The circuit is still open from the previous case: requests get a 503 until its probe
-    // (after 5 s) reaches the upstream, which then answers, closing the circuit.
+    // (after 5 s) reaches an instance, which then answers with a head, closing the circuit.
     let r = await send(`${url}/api/hello`);
     for (let i = 0; i < 40 && r.status === 503; i++) {
       await new Promise((resolve) => setTimeout(resolve, 250));
