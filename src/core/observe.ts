@@ -81,8 +81,11 @@ export class Observation {
   attemptStart(a: Attempt, setHeader: ((name: string, value: string) => void) | undefined): void {
     if (this.parent === undefined || a.span !== undefined) return;
     const n = this.x.attempts;
-    const attrs: Attributes = { ...placeAttrs(this.originOf(a)), [ATTR.method]: methodAttr(this.x.req.method ?? 'GET') };
+    const method = this.x.req.method ?? 'GET';
+    const attrs: Attributes = { ...placeAttrs(this.originOf(a)), [ATTR.method]: methodAttr(method) };
     delete attrs[ATTR.upstream];
+    // semconv: a method outside the known set is `_OTHER`, the original kept beside it on spans.
+    if (attrs[ATTR.method] === '_OTHER') attrs['http.request.method_original'] = method;
     if (n > 1) attrs['http.request.resend_count'] = n - 1;
     guarded(() => (a.span = startAttemptSpan(this.parent, attrs, setHeader)));
   }

@@ -358,6 +358,21 @@ describe.each([
     expect(a.traceparents).toEqual(attempts.map((s) => `00-${traceId}-${s.spanContext().spanId}-01`));
   });
 
+  it('reports an unknown method as _OTHER, with the original on the span', async () => {
+    const a = await scriptedUpstream();
+    const b = await scriptedUpstream();
+    const c = await startTarget('c');
+    cleanup.push(() => c.close());
+    const url = await makeApp({ a: a.url, b: b.url, c }, registry, trace.getTracer('test-app'));
+    await send(`${url}/a/ok`, { method: 'PURGE' });
+    await eventually(() => ends.length === 1);
+    const [span] = spans.getFinishedSpans().filter((s) => s.kind === SpanKind.CLIENT);
+    expect(span!.name).toBe('HTTP');
+    expect(span!.attributes['http.request.method']).toBe('_OTHER');
+    expect(span!.attributes['http.request.method_original']).toBe('PURGE');
+    expect(await registry.metrics()).toContain('http_request_method="_OTHER"');
+  });
+
   it('names the refused connection on the attempt span, and spans none for a request the breaker refused', async () => {
     const a = await scriptedUpstream();
     const b = await scriptedUpstream();
