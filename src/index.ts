@@ -2,8 +2,10 @@
  * gateway-errors: the framework-neutral core. Never imports Express or Koa.
  */
 export type {
+  AttemptRecord,
   Brand,
   BrandedStatus,
+  Diagnosis,
   ErrorView,
   ExtraStatus,
   Failure,
@@ -42,6 +44,9 @@ export {
   type MaintenanceHooks,
   type TargetEjectEvent,
   type TargetReturnEvent,
+  type RequestEndEvent,
+  type RequestOutcome,
+  type AttemptEndEvent,
   type GatewayHooks,
   type GatewayLogger,
 } from './core/events.js';
@@ -50,4 +55,5 @@ export { STALE_DEFAULTS, type StaleEntry, type StaleOptions, type StaleStore } f
 export { CIRCUIT_DEFAULTS, type CircuitOptions } from './core/circuit.js';
 export { HEALTH_CHECK_DEFAULTS, OUTLIER_DEFAULTS, type HealthCheckOptions, type OutlierOptions, type TargetSpec, type TargetState } from './core/targets.js';
 export type { ProxyState } from './core/proxy.js';
+export { METRICS, DURATION_BUCKETS } from './core/metrics.js';
 export type { MaintenanceOptions, MaintenanceState, MaintenanceSwitch, MaintenanceWindow } from './core/maintenance.js';

@@ -24,6 +24,31 @@ import { pathToFileURL } from 'node:url';
 
 const require = createRequire(import.meta.url);
 const [kind, target, extraJson] = process.argv.slice(2);
+
+/**
+ * BENCH_OTEL=metrics|traces|both: register an OpenTelemetry SDK before anything else, as an app
+ * that uses it does, exporting to nowhere (a periodic metric reader every 10 s, spans batched and
+ * dropped, AsyncLocalStorage context), so a healthy run measures what recording costs. Every
+ * subject gets it; only ours records.
+ */
+async function registerOtel(what) {
+  const api = require('@opentelemetry/api');
+  const nowhere = { export: (_items, done) => done({ code: 0 }), shutdown: async () => {}, forceFlush: async () => {} };
+  if (what === 'metrics' || what === 'both') {
+    const { MeterProvider, PeriodicExportingMetricReader } = require('@opentelemetry/sdk-metrics');
+    const reader = new PeriodicExportingMetricReader({ exporter: nowhere, exportIntervalMillis: 10_000 });
+    api.metrics.setGlobalMeterProvider(new MeterProvider({ readers: [reader] }));
+  }
+  if (what === 'traces' || what === 'both') {
+    const { BasicTracerProvider, BatchSpanProcessor } = require('@opentelemetry/sdk-trace-base');
+    const { AsyncLocalStorageContextManager } = require('@opentelemetry/context-async-hooks');
+    const { W3CTraceContextPropagator } = require('@opentelemetry/core');
+    api.context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+    api.propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+    api.trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(nowhere)] }));
+  }
+}
+if (process.env.BENCH_OTEL) await registerOtel(process.env.BENCH_OTEL);
 const extra = extraJson ? JSON.parse(extraJson) : {};
 const targetUrl = new URL(target);
 

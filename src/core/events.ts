@@ -4,7 +4,8 @@
  * logger only when given, so an unobserved gateway pays nothing.
  */
 import diagnostics from 'node:diagnostics_channel';
-import type { Failure } from './types.js';
+import { otelMetrics } from './telemetry.js';
+import type { Failure, ProxyErrorType } from './types.js';
 
 /** Payload of `onRetry` and the `gateway-errors:retry` channel. */
 export interface RetryEvent {
@@ -81,6 +82,64 @@ export interface TargetReturnEvent {
   readonly reason: 'ejection_ended' | 'health_check';
 }
 
+/**
+ * How a client request through the proxy ended, from the gateway's side:
+ * - `ok`: the first attempt's answer went to the client (whatever its status: a 404 is the app's);
+ * - `recovered`: a later attempt's answer did, after retries;
+ * - `gave_up`: the client got a gateway error after at least one attempt (`reason` says why no more);
+ * - `fast_fail`: the client got a gateway error without any attempt (`circuit_open`, `concurrency_limit`);
+ * - `passed_through`: the last attempt failed and its own answer went to the client (a retried 429,
+ *   or an upstream 502/503/504 with `keepUpstreamBody`);
+ * - `stale`: the request failed for good and a stored copy went to the client instead (`stale`);
+ * - `client_gone`: the client left before any answer;
+ * - `error`: not an upstream failure (a throwing `on.proxyReq`, an unreadable request body): the
+ *   framework's error handling answered.
+ */
+export type RequestOutcome = 'ok' | 'recovered' | 'gave_up' | 'fast_fail' | 'passed_through' | 'stale' | 'client_gone' | 'error';
+
+/** Payload of `onRequestEnd` and `gateway-errors:request-end`: one client request is over. */
+export interface RequestEndEvent {
+  readonly upstream: string;
+  readonly outcome: RequestOutcome;
+  /** Why no further attempt was made (a GiveUpReason, `circuit_open`, `concurrency_limit`), for `gave_up`, `fast_fail` and `passed_through`. */
+  readonly reason?: string;
+  /** Attempts made, 0 for `fast_fail`. */
+  readonly attempts: number;
+  /** ms from the request reaching the proxy to the response's end (or the client leaving). */
+  readonly duration: number;
+  /** The status the client got, read from the response itself; absent when none was sent. */
+  readonly status?: number;
+  /** RFC 9209 error type of the failure answered, when the answer is a gateway error naming one. */
+  readonly error?: ProxyErrorType;
+  /** The upstream's own status that failed (`received-status`), when that is what was answered. */
+  readonly receivedStatus?: number;
+  /** The target origin of the last attempt (with `targets`, one of them). */
+  readonly target?: string;
+  readonly method: string;
+  /** Request path as the client sent it (no query string). */
+  readonly path: string;
+}
+
+/** Payload of `onAttemptEnd` and `gateway-errors:attempt-end`: one try against a target is over. */
+export interface AttemptEndEvent {
+  readonly upstream: string;
+  /** The target origin this attempt went to. */
+  readonly target: string;
+  /** From 1. */
+  readonly attempt: number;
+  /**
+   * `ok` (an answer the client may get), an RFC 9209 error type, `received_status` (the upstream
+   * answered a status that counts as failure: see `status`), `aborted` (the client left) or
+   * `error` (not an upstream failure).
+   */
+  readonly result: 'ok' | ProxyErrorType | 'received_status' | 'aborted' | 'error';
+  /** The upstream's status, when it answered. */
+  readonly status?: number;
+  /** ms from the attempt's start to its outcome (the response head, or the failure). */
+  readonly duration: number;
+  readonly method: string;
+}
+
 /** The hooks a `gatewayProxy()` accepts. */
 export interface GatewayHooks {
   /** Before each retry's wait. */
@@ -97,6 +156,10 @@ export interface GatewayHooks {
   onTargetReturn?: (event: TargetReturnEvent) => void;
   /** When a request fails for good and a stored copy is sent instead of the error (`stale`). */
   onStale?: (event: StaleEvent) => void;
+  /** When a client request through the proxy is over: its outcome, attempts, duration and status. */
+  onRequestEnd?: (event: RequestEndEvent) => void;
+  /** When one attempt against a target is over. */
+  onAttemptEnd?: (event: AttemptEndEvent) => void;
 }
 
 /** The subset of pino's (and console's) interface used for one line per event. */
@@ -114,6 +177,8 @@ export const CHANNELS = Object.freeze({
   targetEject: 'gateway-errors:target-eject',
   targetReturn: 'gateway-errors:target-return',
   stale: 'gateway-errors:stale',
+  requestEnd: 'gateway-errors:request-end',
+  attemptEnd: 'gateway-errors:attempt-end',
   maintenanceStart: 'gateway-errors:maintenance-start',
   maintenanceStop: 'gateway-errors:maintenance-stop',
   maintenanceAnswer: 'gateway-errors:maintenance-answer',
@@ -127,7 +192,19 @@ const channels = {
   targetEject: diagnostics.channel(CHANNELS.targetEject),
   targetReturn: diagnostics.channel(CHANNELS.targetReturn),
   stale: diagnostics.channel(CHANNELS.stale),
+  requestEnd: diagnostics.channel(CHANNELS.requestEnd),
+  attemptEnd: diagnostics.channel(CHANNELS.attemptEnd),
 };
+
+/**
+ * Another consumer of request and attempt ends besides hooks and channels: the OpenTelemetry
+ * recorder (telemetry.ts). `active()` is asked once per request, so it must be cheap.
+ */
+export interface EndSink {
+  active(): boolean;
+  requestEnd(e: RequestEndEvent): void;
+  attemptEnd(e: AttemptEndEvent): void;
+}
 
 export interface Emitter {
   retry(e: RetryEvent): void;
@@ -137,6 +214,13 @@ export interface Emitter {
   targetEject(e: TargetEjectEvent): void;
   targetReturn(e: TargetReturnEvent): void;
   stale(e: StaleEvent): void;
+  /**
+   * Whether anyone takes request-end and attempt-end events now: asked once per request, so an
+   * unobserved request builds neither event (nor reads a clock).
+   */
+  observed(): boolean;
+  requestEnd(e: RequestEndEvent): void;
+  attemptEnd(e: AttemptEndEvent): void;
 }
 
 /** Logged without the Failure's `cause`, which may hold upstream internals. */
@@ -146,7 +230,10 @@ function loggable(e: { failure?: { status: number; error?: string; receivedStatu
   return { ...e, failure: { status, error, receivedStatus } };
 }
 
-export function createEmitter(hooks: GatewayHooks, logger: GatewayLogger | undefined): Emitter {
+/** `sink`: the OpenTelemetry recorder unless given (it records only while a MeterProvider is registered). */
+export function createEmitter(hooks: GatewayHooks, logger: GatewayLogger | undefined, sink: EndSink | undefined = otelMetrics): Emitter {
+  const { onRequestEnd, onAttemptEnd } = hooks;
+  const hooked = onRequestEnd !== undefined || onAttemptEnd !== undefined;
   return {
     retry(e) {
       hooks.onRetry?.(e);
@@ -182,6 +269,20 @@ export function createEmitter(hooks: GatewayHooks, logger: GatewayLogger | undef
       hooks.onStale?.(e);
       if (channels.stale.hasSubscribers) channels.stale.publish(e);
       logger?.warn({ event: 'stale', ...loggable(e) }, `gateway-errors: ${e.method} ${e.path} failed with ${e.failure.status} (${e.reason}), sent a copy ${e.age} s old`);
+    },
+    observed() {
+      return hooked || channels.requestEnd.hasSubscribers || channels.attemptEnd.hasSubscribers || (sink !== undefined && sink.active());
+    },
+    // Not logged: one line per request is an access log's job.
+    requestEnd(e) {
+      onRequestEnd?.(e);
+      if (channels.requestEnd.hasSubscribers) channels.requestEnd.publish(e);
+      if (sink?.active()) sink.requestEnd(e);
+    },
+    attemptEnd(e) {
+      onAttemptEnd?.(e);
+      if (channels.attemptEnd.hasSubscribers) channels.attemptEnd.publish(e);
+      if (sink?.active()) sink.attemptEnd(e);
     },
   };
 }

@@ -16,9 +16,11 @@ import { isReplayable, type NormalizedProxyExtras, type NormalizedRetryPolicy } 
 import { applyHeaders, isGatewayStatus, type RequestFacts, type Responder } from './respond.js';
 import { afterHandlers, asClientError, beforeHandlers, guardWrites, nativeOf, HandlerError, strictLength } from './framing.js';
 import { dropHopByHop, hop, sentHopByHop, type ProxyServerLike } from './hop.js';
+import { observe, type Observation } from './observe.js';
 import { decideRetry } from './retry.js';
 import { parseRetryAfter } from './retry-after.js';
 import type { StaleCache } from './stale.js';
+import type { Span } from './telemetry.js';
 import type { Failure, ProxyErrorType, Reply } from './types.js';
 import type { Target, TargetSet } from './targets.js';
 import type { Upstream } from './upstream.js';
@@ -37,6 +39,8 @@ export interface ExchangeHooks {
   reply(reply: Reply): void;
   /** The exchange is over: the response closed (Koa resolves its middleware here). */
   done?(): void;
+  /** What `diagnose` is asked about (Koa's `ctx`); the request itself when absent (Express's `req`). */
+  readonly subject?: unknown;
 }
 
 /** Set on a response whose answer this library already decided; the status interceptor leaves it alone. */
@@ -148,7 +152,8 @@ export class Exchange {
   reached = false;
   /** The upstream response being streamed to the client. */
   streaming: IncomingMessage | undefined;
-  private attempts = 0;
+  /** Attempts started so far. */
+  attempts = 0;
   private giveUpReason = 'retries_exhausted';
   /** `targets` this request's attempts went to. */
   private tried: Set<Target> | undefined;
@@ -169,7 +174,11 @@ export class Exchange {
     res.on('close', this.onClose); // a response closes once: no once() wrapper needed
     // Made once pathFilter and an async router had their say: the client may have left meanwhile.
     if (res.destroyed) this.clientGone = true;
+    this.obs = observe(this);
   }
+
+  /** Events, metrics, spans and the owner's view of this request; undefined when nobody looks. */
+  readonly obs: Observation | undefined;
 
   /** The one 'close' listener of the exchange: the client left early, or the answer is complete. */
   private readonly onClose = (): void => {
@@ -180,6 +189,7 @@ export class Exchange {
       // A client that leaves mid-body cuts the upstream response it was reading.
       if (this.streaming !== undefined && !this.streaming.complete) this.streaming.destroy();
     }
+    this.obs?.end(this.res);
     this.hooks.done?.();
   };
 
@@ -191,13 +201,21 @@ export class Exchange {
 
   facts(): RequestFacts {
     const { method = 'GET', headers } = this.req;
-    return { method, headers, idempotent: isReplayable(method, headers, this.policy) };
+    const { obs } = this;
+    return {
+      method,
+      headers,
+      idempotent: isReplayable(method, headers, this.policy),
+      subject: this.hooks.subject ?? this.req,
+      ...(obs !== undefined && { diagnosis: () => obs.diagnosis() }),
+    };
   }
 
   /** Runs when http-proxy-middleware has resolved target and path: the whole attempt loop. */
   async run(web: WebFn, server: unknown, options: Record<string, unknown>, upstream: Upstream<AttemptResult>): Promise<void> {
     const { req, policy, ctx } = this;
     const { maxConcurrent, deadline } = ctx.extras;
+    this.obs?.begin(upstream, ctx.targets);
     if (maxConcurrent > 0 && upstream.active >= maxConcurrent) {
       this.giveUpReason = 'concurrency_limit';
       return this.conclude({ kind: 'failed', failure: { ...failureOf('connection_limit_reached'), retryAfter: LIMIT_RETRY_AFTER }, retryable: false });
@@ -452,8 +470,14 @@ export class Exchange {
     }
   }
 
+  /** Why the last failed attempt was the last: a GiveUpReason, `circuit_open` or `concurrency_limit`. */
+  reasonFor(result: AttemptResult & { kind: 'failed' }): string {
+    return this.attempts === 1 && !result.retryable && this.giveUpReason === 'retries_exhausted' ? 'not_retryable' : this.giveUpReason;
+  }
+
   private conclude(result: AttemptResult): void {
     const { res, hooks } = this;
+    this.obs?.concluded(result);
     switch (result.kind) {
       case 'response':
         return this.deliver(result.proxyRes);
@@ -468,7 +492,7 @@ export class Exchange {
           // A retried status that is not ours to brand (e.g. 429 in `statuses`): hand it over as is.
           return this.deliver(proxyRes);
         }
-        const reason = this.attempts === 1 && !result.retryable && this.giveUpReason === 'retries_exhausted' ? 'not_retryable' : this.giveUpReason;
+        const reason = this.reasonFor(result);
         const stale = this.ctx.extras.stale;
         if (stale !== undefined && !this.staleMissed) return this.answerStale(stale, result, failure, reason);
         this.ctx.emit.giveUp({
@@ -506,6 +530,7 @@ export class Exchange {
         this.staleMissed = true;
         return this.conclude(result);
       }
+      this.obs?.servedStale();
       discard(result.proxyRes);
       this.finish();
     };
@@ -585,6 +610,7 @@ export class Exchange {
   /** Not ours after all: hand the request back to the framework. */
   skip(err?: unknown): void {
     this.res.off('close', this.onClose);
+    if (err !== undefined) this.obs?.skipped(this.res);
     this.release();
     this.hooks.skip(err);
   }
@@ -640,6 +666,11 @@ export class Attempt {
   options: Record<string, unknown> = {};
   /** Which of `targets` it went to. */
   target: Target | undefined;
+  /** Its place in the request, from 1. */
+  readonly number: number;
+  /** performance.now() at its start, and its span: only when the request is observed (observe.ts). */
+  startedAt = 0;
+  span: Span | undefined;
   private settled = false;
   /** Its connection was made: from here on bytes of the request may have left. */
   private connected = false;
@@ -648,7 +679,15 @@ export class Attempt {
   constructor(
     private readonly x: Exchange,
     private readonly resolve: (r: AttemptResult) => void,
-  ) {}
+  ) {
+    this.number = x.attempts;
+    if (x.obs !== undefined) this.startedAt = performance.now();
+  }
+
+  /** hop.ts: the upstream request's head is being made; the attempt's trace context goes on it. */
+  carry(headers: Record<string, unknown>): void {
+    this.x.obs?.attemptStart(this, (name, value) => (headers[name] = value));
+  }
 
   get bodyLength(): number | undefined {
     return this.x.body.length;
@@ -663,6 +702,7 @@ export class Attempt {
     }
     if (this.x.ctx.viaWeb) {
       amendHead(proxyReq, this.x.req, this.options, this.bodyLength);
+      this.x.obs?.attemptStart(this, nativeOf(proxyReq).headersSent ? undefined : (name, value) => proxyReq.setHeader(name, value));
       // hop() does the same for the requests it makes (framing.ts).
       // Node's check throws from wherever the write came from: follow-redirects' request ends
       // the native one from a callback, where a throw would take the process down.
@@ -716,6 +756,7 @@ export class Attempt {
     this.settled = true;
     clearTimeout(this.timer);
     if (this.target !== undefined) this.x.ctx.targets!.settled(this.target, verdictOf(r));
+    this.x.obs?.attemptEnd(this, r);
     this.resolve(r);
   }
 

@@ -22,6 +22,8 @@ import { afterHandlers, beforeHandlers, guardWrites, strictLength } from './fram
 export interface HopAttempt {
   /** Content-Length to send instead of the client's (a recorded or rebuilt body), if any. */
   readonly bodyLength: number | undefined;
+  /** Add the attempt's trace context to the outgoing headers (OpenTelemetry, when tracing). */
+  carry?(headers: Record<string, unknown>): void;
   attach(proxyReq: ClientRequest): void;
   error(err: unknown): void;
   response(proxyRes: IncomingMessage): void;
@@ -153,6 +155,7 @@ function send(
     delete headers['transfer-encoding'];
     headers['content-length'] = a.bodyLength;
   }
+  a.carry?.(headers);
   const proxyReq = (target.protocol === 'https:' ? https : http).request(outgoing);
   strictLength(proxyReq);
   a.attach(proxyReq);

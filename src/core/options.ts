@@ -105,6 +105,16 @@ export interface GatewayErrorsOptions<TReq = unknown> extends MaintenanceHooks {
   maintenance?: MaintenanceOptions<TReq>;
   /** One line when maintenance starts or stops (pino, `console`, ...). @default undefined */
   logger?: GatewayLogger;
+  /**
+   * The owner's view: for requests this returns true for, the page, the problem+json and the text
+   * also carry the diagnosis (which target, each attempt with its failure type and timing, the
+   * breaker and target health, the Proxy-Status details) and what to check for the failure. Off by
+   * default, and never "local requests": behind a reverse proxy every request comes from
+   * loopback. Called only when an error answer is built; a throw counts as false.
+   * @example diagnose: (req) => req.get('x-staff-token') === process.env.STAFF_TOKEN
+   * @default undefined
+   */
+  diagnose?: (req: TReq) => boolean;
 }
 
 /** Statuses `extraStatuses` may list: each has its own words in every locale and its own template. */
@@ -266,6 +276,7 @@ export interface NormalizedGatewayOptions {
   readonly maintenance: NormalizedMaintenance;
   readonly maintenanceHooks: MaintenanceHooks;
   readonly logger: GatewayLogger | undefined;
+  readonly diagnose: ((req: never) => boolean) | undefined;
 }
 
 /** The maintenance settings, checked; `window` is the one to start with when `active`. */
@@ -288,7 +299,7 @@ export interface NormalizedWindow {
 
 const GATEWAY_KEYS = [
   'brand', 'templates', 'proxyName', 'retryAfter', 'expose', 'keepUpstreamBody', 'locales', 'bodyLimit',
-  'extraStatuses', 'maintenance', 'logger', 'onMaintenanceStart', 'onMaintenanceStop', 'onMaintenanceAnswer',
+  'extraStatuses', 'maintenance', 'logger', 'onMaintenanceStart', 'onMaintenanceStop', 'onMaintenanceAnswer', 'diagnose',
 ];
 const MAINTENANCE_KEYS = ['active', 'until', 'message', 'retryAfter', 'allow', 'bypass'];
 const WINDOW_KEYS = ['until', 'message', 'retryAfter'];
@@ -375,6 +386,7 @@ export function normalizeGateway(input: GatewayErrorsOptions<never> | undefined,
       onMaintenanceAnswer: checkHook<MaintenanceHooks['onMaintenanceAnswer']>(`${name}.onMaintenanceAnswer`, o.onMaintenanceAnswer),
     }),
     logger: checkLogger(o.logger),
+    diagnose: checkHook<(req: never) => boolean>(`${name}.diagnose`, o.diagnose),
   });
 }
 
@@ -499,6 +511,8 @@ export function normalizeProxyExtras(o: Record<string, unknown>): NormalizedProx
       onTargetEject: checkHook<GatewayHooks['onTargetEject']>('onTargetEject', o.onTargetEject),
       onTargetReturn: checkHook<GatewayHooks['onTargetReturn']>('onTargetReturn', o.onTargetReturn),
       onStale: checkHook<GatewayHooks['onStale']>('onStale', o.onStale),
+      onRequestEnd: checkHook<GatewayHooks['onRequestEnd']>('onRequestEnd', o.onRequestEnd),
+      onAttemptEnd: checkHook<GatewayHooks['onAttemptEnd']>('onAttemptEnd', o.onAttemptEnd),
     }),
     logger: checkLogger(o.logger),
     targets: normalizeTargets(o.targets, o),

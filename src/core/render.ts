@@ -70,7 +70,7 @@ export interface TemplateData extends ErrorView {
 const BUILTIN_DIR = fileURLToPath(new URL('../../templates/', import.meta.url));
 
 /** Names a templates directory may override (other `.eta` files register as extra partials). */
-export const TEMPLATE_NAMES = ['layout', 'error', '502', '503', '504', '429', '500', 'maintenance', 'illustration', 'actions', 'footer'] as const;
+export const TEMPLATE_NAMES = ['layout', 'error', '502', '503', '504', '429', '500', 'maintenance', 'illustration', 'actions', 'footer', 'diagnosis'] as const;
 
 // A meta refresh at 0 s against a still-failing upstream would reload in a tight loop.
 const MIN_REFRESH = 5;

@@ -12,7 +12,8 @@ import { createRenderer, type Renderer } from './render.js';
 import { requestIdFrom } from './request-id.js';
 import { formatRetryAfter, parseRetryAfter } from './retry-after.js';
 import type { ActiveMaintenance } from './maintenance.js';
-import type { Brand, BrandedStatus, ErrorView, Failure, GatewayStatus, Reply } from './types.js';
+import { hintsFor } from './diagnose.js';
+import type { Brand, BrandedStatus, Diagnosis, DiagnosisRecord, ErrorView, Failure, GatewayStatus, Reply } from './types.js';
 
 /** What the sink needs to know about the request. */
 export interface RequestFacts {
@@ -20,6 +21,10 @@ export interface RequestFacts {
   readonly headers: IncomingHttpHeaders;
   /** May the client repeat it safely (idempotent method or Idempotency-Key)? */
   readonly idempotent: boolean;
+  /** What the `diagnose` predicate is asked about: Express's `req`, Koa's `ctx`. */
+  readonly subject?: unknown;
+  /** The proxy's record of the request (attempts, breaker, targets), for the owner's view only. */
+  readonly diagnosis?: () => DiagnosisRecord;
 }
 
 /** A configured sink: everything costly (templates, catalog, brand checks) is done once here. */
@@ -57,9 +62,9 @@ export function applyHeaders(res: { setHeader(k: string, v: string): unknown; re
 }
 
 /** Facts of a request answered outside a proxy's retry policy: RFC 9110 idempotent method or Idempotency-Key. */
-export function requestFacts(method: string | undefined, headers: IncomingHttpHeaders): RequestFacts {
+export function requestFacts(method: string | undefined, headers: IncomingHttpHeaders, subject?: unknown): RequestFacts {
   const m = method ?? 'GET';
-  return { method: m, headers, idempotent: isReplayable(m, headers, false) };
+  return { method: m, headers, idempotent: isReplayable(m, headers, false), ...(subject !== undefined && { subject }) };
 }
 
 const GATEWAY_STATUSES: ReadonlySet<number> = new Set([502, 503, 504]);
@@ -119,6 +124,32 @@ export function createResponder(input?: GatewayErrorsOptions<never>, prefix?: st
     return undefined;
   }
 
+  /**
+   * The owner's view, for a request `diagnose` allows: only for failures that involved an
+   * upstream (a handler's own 503 has nothing to diagnose). Asked here, when an error answer is
+   * built, so the healthy path never calls the predicate.
+   */
+  function diagnosisOf(failure: Failure<BrandedStatus>, facts: RequestFacts): Diagnosis | undefined {
+    const allows = options.diagnose as ((subject: unknown) => boolean) | undefined;
+    if (allows === undefined || facts.subject === undefined) return undefined;
+    if (failure.error === undefined && failure.receivedStatus === undefined) return undefined;
+    try {
+      if (allows(facts.subject) !== true) return undefined;
+    } catch {
+      return undefined; // a failing predicate must not turn an error page into a crash, nor open the view
+    }
+    const record = facts.diagnosis?.();
+    const cause = upstreamDetails(failure.cause);
+    let proxyStatus = `${options.proxyName}; ${failure.error !== undefined ? `error=${failure.error}` : `received-status=${failure.receivedStatus}`}`;
+    if (failure.error !== undefined && cause?.code) proxyStatus += `; details=${sfString(cause.code)}`;
+    return {
+      ...record,
+      proxyStatus,
+      ...(cause !== undefined && Object.keys(cause).length > 0 && { cause }),
+      hints: hintsFor(failure.error, failure.receivedStatus, record?.circuit),
+    };
+  }
+
   function commonHeaders(failure: Failure<BrandedStatus>, requestId: string): Record<string, string> {
     const headers: Record<string, string> = { 'x-request-id': requestId };
     const ps = proxyStatus(failure);
@@ -132,6 +163,7 @@ export function createResponder(input?: GatewayErrorsOptions<never>, prefix?: st
     const s = messages.statuses[String(failure.status) as StatusKey];
     const retryAfter = retryAfterOf(failure);
     const upstream = options.expose ? upstreamDetails(failure.cause) : undefined;
+    const diagnosis = diagnosisOf(failure, facts);
     return {
       status: failure.status,
       title: s.title,
@@ -146,6 +178,7 @@ export function createResponder(input?: GatewayErrorsOptions<never>, prefix?: st
       ...(failure.receivedStatus !== undefined && { receivedStatus: failure.receivedStatus }),
       lang: messages.lang,
       ...(upstream && { upstream }),
+      ...(diagnosis && { diagnosis }),
     };
   }
 
@@ -163,6 +196,7 @@ export function createResponder(input?: GatewayErrorsOptions<never>, prefix?: st
         ...(!v.idempotent && { mayHaveGoneThrough: true }),
         ...(v.upstream && { upstream: v.upstream }),
         ...(v.maintenance && { maintenance: v.maintenance }),
+        ...(v.diagnosis && { diagnosis: v.diagnosis }),
       });
     }
     const lines = [`${v.status} ${v.title}`, '', v.detail];
@@ -176,6 +210,7 @@ export function createResponder(input?: GatewayErrorsOptions<never>, prefix?: st
     }
     lines.push('', `${messages.reference}: ${v.requestId}`);
     if (v.upstream) lines.push(`Upstream: ${v.upstream.code ?? ''} ${v.upstream.message ?? ''}`.trimEnd());
+    if (v.diagnosis) lines.push('', ...diagnosisText(v.diagnosis));
     return `${lines.join('\n')}\n`;
   }
 
@@ -234,6 +269,21 @@ export function createResponder(input?: GatewayErrorsOptions<never>, prefix?: st
       return { 'retry-after': undefined, ...commonHeaders(failure, requestIdFrom(facts.headers['x-request-id'])) };
     },
   };
+}
+
+/** The owner's view as plain text lines (the page has its own template, diagnosis.eta). */
+function diagnosisText(d: Diagnosis): string[] {
+  const lines = ['Diagnosis (shown only to requests `diagnose` allows)'];
+  if (d.upstream !== undefined) lines.push(`Upstream: ${d.upstream}${d.target !== undefined && d.target !== d.upstream ? ` (last target ${d.target})` : ''}`);
+  if (d.proxyStatus !== undefined) lines.push(`Proxy-Status: ${d.proxyStatus}`);
+  if (d.cause?.message !== undefined) lines.push(`Cause: ${d.cause.code ?? ''} ${d.cause.message}`.replace('  ', ' '));
+  for (const a of d.attempts ?? []) lines.push(`Attempt ${a.attempt}: ${a.target} ${a.result}${a.status !== undefined ? ` ${a.status}` : ''} after ${a.ms} ms`);
+  if (d.reason !== undefined) lines.push(`No further attempt: ${d.reason}`);
+  if (d.elapsed !== undefined) lines.push(`Elapsed: ${d.elapsed} ms`);
+  if (d.circuit !== undefined) lines.push(`Circuit: ${d.circuit}`);
+  for (const t of d.targets ?? []) lines.push(`Target ${t.url}: ${t.healthy ? 'healthy' : `not healthy${t.ejectedUntil ? ` (ejected until ${t.ejectedUntil})` : ''}`}, ${t.consecutiveFailures} failures in a row`);
+  if (d.hints.length > 0) lines.push('What to check:', ...d.hints.map((h) => `- ${h}`));
+  return lines;
 }
 
 let defaultResponder: Responder | undefined;

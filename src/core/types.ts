@@ -119,6 +119,49 @@ export interface ErrorView {
   upstream?: { code?: string; message?: string };
   /** Present on a planned-maintenance answer (a 503 no upstream was asked for). */
   maintenance?: MaintenanceView;
+  /** The owner's view: present only for requests the `diagnose` option allows. */
+  diagnosis?: Diagnosis;
+}
+
+/** The proxy's part of a Diagnosis: what it recorded of the request. */
+export type DiagnosisRecord = Omit<Diagnosis, 'hints' | 'proxyStatus' | 'cause'>;
+
+/** One attempt of a request, as the owner's view shows it. */
+export interface AttemptRecord {
+  /** From 1. */
+  readonly attempt: number;
+  /** The target origin it went to. */
+  readonly target: string;
+  /** `ok`, an RFC 9209 error type, `received_status` (see `status`), `aborted` or `error`. */
+  readonly result: string;
+  /** The upstream's status, when it answered. */
+  readonly status?: number;
+  /** ms from its start to its outcome. */
+  readonly ms: number;
+}
+
+/**
+ * The diagnosis of a failed request, for its owner (the `diagnose` option): where it went, what
+ * each attempt met, the state of the breaker and the targets, and what to look at first.
+ */
+export interface Diagnosis {
+  /** The upstream (target origin, or the group of `targets`). */
+  readonly upstream?: string;
+  /** The last attempt's target. */
+  readonly target?: string;
+  /** Why no further attempt was made. */
+  readonly reason?: string;
+  readonly attempts?: readonly AttemptRecord[];
+  /** ms from the request reaching the proxy to this answer. */
+  readonly elapsed?: number;
+  readonly circuit?: 'closed' | 'open' | 'half-open';
+  readonly targets?: readonly { url: string; healthy: boolean; ejectedUntil?: string; consecutiveFailures: number; check?: string }[];
+  /** The Proxy-Status value with its `details` (the error code), whatever `expose` says. */
+  readonly proxyStatus?: string;
+  /** The original error's code and message. */
+  readonly cause?: { code?: string; message?: string };
+  /** What to check for this kind of failure, most likely first. */
+  readonly hints: readonly string[];
 }
 
 /** What a maintenance page shows beyond a 503's fields. */

@@ -48,7 +48,7 @@ export function gatewayErrors(options?: GatewayErrorsOptions<Request>): GatewayE
   const errorHandler: ErrorRequestHandler = function gatewayErrorHandler(err, req, res, next) {
     const failure = classifyError(err);
     if (failure === undefined) return next(err);
-    writeReply(res, responder.reply(failure, requestFacts(req.method, req.headers)));
+    writeReply(res, responder.reply(failure, requestFacts(req.method, req.headers, req)));
   };
   return Object.assign(middleware, { errorHandler, maintenance: maintenance.switch });
 }

@@ -21,7 +21,7 @@ const kResponder = Symbol.for('gateway-errors.responder');
 type Ctx = Context & { [kResponder]?: Responder };
 type Res = ServerResponse & { [kHandled]?: boolean };
 
-const facts = (ctx: Context) => requestFacts(ctx.method, ctx.req.headers);
+const facts = (ctx: Context) => requestFacts(ctx.method, ctx.req.headers, ctx);
 
 /** Put a finished reply on the Koa context, so later-running middleware (logging, compression) see it. */
 function applyReply(ctx: Context, reply: Reply): void {
@@ -140,6 +140,7 @@ export function gatewayProxy(options: GatewayProxyOptions): GatewayProxyMiddlewa
           resolve();
         },
         done: () => resolve(),
+        subject: ctx,
       });
     });
   };

@@ -1,0 +1,191 @@
+/**
+ * What one request tells its observers: the request-end and attempt-end events (hooks, channels,
+ * OpenTelemetry metrics), the attempts' spans, and the facts of the owner's view of the error
+ * page. exchange.ts calls in at a handful of points; all the rest is here, so the attempt loop
+ * stays readable and an unobserved request makes no Observation at all.
+ */
+import type { ServerResponse } from 'node:http';
+import type { RequestOutcome } from './events.js';
+import type { Attempt, AttemptResult, Exchange } from './exchange.js';
+import { ATTR, methodAttr, placeAttrs, track, type Attributes, type Tracked } from './metrics.js';
+import { isGatewayStatus } from './respond.js';
+import type { TargetSet } from './targets.js';
+import { endAttemptSpan, entryContext, startAttemptSpan } from './telemetry.js';
+import type { AttemptRecord, DiagnosisRecord, ProxyErrorType } from './types.js';
+import type { Upstream } from './upstream.js';
+
+/** An Observation for the request when anyone looks: events wanted, a tracer registered, or `diagnose` set. */
+export function observe(x: Exchange): Observation | undefined {
+  const parent = entryContext();
+  if (parent === undefined && !x.ctx.emit.observed() && x.hooks.responder.options.diagnose === undefined) return undefined;
+  return new Observation(x, parent);
+}
+
+const trackedOf = new WeakMap<object, Tracked>();
+
+let warned = false;
+/**
+ * Observers run inside the attempt loop and the response's close: a throwing hook (or exporter)
+ * must not leave a request hanging or take the process down. Reported once, as render.ts does for
+ * a failing template.
+ */
+function guarded(fn: () => void): void {
+  try {
+    fn();
+  } catch (err) {
+    if (warned) return;
+    warned = true;
+    process.emitWarning(`gateway-errors: an onRequestEnd/onAttemptEnd hook or a metrics exporter threw; the request went on: ${String(err)}`);
+  }
+}
+
+export class Observation {
+  private readonly start = performance.now();
+  private upstream = 'unknown';
+  private source: Upstream<AttemptResult> | undefined;
+  private targets: TargetSet | undefined;
+  private ended = false;
+  private outcome: RequestOutcome | undefined;
+  private reason: string | undefined;
+  private error: ProxyErrorType | undefined;
+  private receivedStatus: number | undefined;
+  private target: string | undefined;
+  /** Each attempt's outcome, for the owner's view (at most retries + 1). */
+  private readonly log: AttemptRecord[] = [];
+
+  constructor(
+    private readonly x: Exchange,
+    /** The context active when the request reached the proxy; undefined when nobody traces. */
+    private readonly parent: unknown,
+  ) {}
+
+  /** The attempt loop starts against `upstream` (before the circuit or the limit may refuse it). */
+  begin(upstream: Upstream<AttemptResult>, targets: TargetSet | undefined): void {
+    this.upstream = upstream.name;
+    this.source = upstream;
+    this.targets = targets;
+    let t = trackedOf.get(upstream);
+    if (t === undefined) {
+      t = { name: upstream.name, circuit: upstream.circuit, targets };
+      trackedOf.set(upstream, t);
+    }
+    track(t);
+  }
+
+  private originOf(a: Attempt): string {
+    const t = a.target?.legacy;
+    return t === undefined ? this.upstream : `${t.protocol}//${t.host}`;
+  }
+
+  /** The attempt's upstream request is about to be made: its span, and its trace context on `setHeader`. */
+  attemptStart(a: Attempt, setHeader: ((name: string, value: string) => void) | undefined): void {
+    if (this.parent === undefined || a.span !== undefined) return;
+    const n = this.x.attempts;
+    const method = this.x.req.method ?? 'GET';
+    const attrs: Attributes = { ...placeAttrs(this.originOf(a)), [ATTR.method]: methodAttr(method) };
+    delete attrs[ATTR.upstream];
+    // semconv: a method outside the known set is `_OTHER`, the original kept beside it on spans.
+    if (attrs[ATTR.method] === '_OTHER') attrs['http.request.method_original'] = method;
+    if (n > 1) attrs['http.request.resend_count'] = n - 1;
+    guarded(() => (a.span = startAttemptSpan(this.parent, attrs, setHeader)));
+  }
+
+  attemptEnd(a: Attempt, r: AttemptResult): void {
+    const duration = performance.now() - a.startedAt;
+    const target = (this.target = this.originOf(a));
+    let result: 'ok' | ProxyErrorType | 'received_status' | 'aborted' | 'error';
+    let status: number | undefined;
+    if (r.kind === 'response') {
+      result = 'ok';
+      status = r.proxyRes.statusCode;
+    } else if (r.kind === 'failed') {
+      result = r.failure.error ?? 'received_status';
+      status = r.failure.receivedStatus;
+    } else result = r.kind === 'aborted' ? 'aborted' : 'error';
+    const attempt = a.number;
+    this.log.push({ attempt, target, result, ...(status !== undefined && { status }), ms: Math.round(duration) });
+    if (a.span !== undefined) {
+      const error = result === 'ok' ? (status !== undefined && status >= 400 ? String(status) : undefined) : result === 'received_status' ? String(status) : result === 'error' ? '_OTHER' : result;
+      const span = a.span;
+      guarded(() => endAttemptSpan(span, status, error));
+    }
+    const method = this.x.req.method ?? 'GET';
+    const { emit } = this.x.ctx;
+    guarded(() => emit.attemptEnd({ upstream: this.upstream, target, attempt, result, ...(status !== undefined && { status }), duration, method }));
+  }
+
+  /** How the attempt loop ended (conclude): the outcome, before the answer is written. */
+  concluded(r: AttemptResult): void {
+    const x = this.x;
+    if (r.kind === 'response') this.outcome = x.attempts > 1 ? 'recovered' : 'ok';
+    else if (r.kind === 'aborted' || x.clientGone) this.outcome = 'client_gone';
+    else if (r.kind === 'error') this.outcome = 'error';
+    else {
+      this.reason = x.reasonFor(r);
+      this.error = r.failure.error;
+      this.receivedStatus = r.failure.receivedStatus;
+      const status = r.proxyRes?.statusCode ?? 0;
+      const passed = r.proxyRes !== undefined && (!isGatewayStatus(status) || x.hooks.responder.options.keepUpstreamBody);
+      this.outcome = passed ? 'passed_through' : x.attempts === 0 ? 'fast_fail' : 'gave_up';
+    }
+  }
+
+  /** The failure was answered with a stored copy (`stale`): reason and error stay, the outcome says so. */
+  servedStale(): void {
+    this.outcome = 'stale';
+  }
+
+  /** Handed to the framework with an error: its answer, whatever it is, ends the request. */
+  skipped(res: ServerResponse): void {
+    if (this.source === undefined) return; // not ours (pathFilter) or refused before the loop (router)
+    this.outcome = 'error';
+    res.once('close', () => this.end(res));
+  }
+
+  /** The response is over (or the client left): the request-end event, with the status the client really got. */
+  end(res: ServerResponse): void {
+    if (this.ended || this.source === undefined) return;
+    this.ended = true;
+    const sent = res.headersSent;
+    const outcome = !sent && this.x.clientGone ? 'client_gone' : (this.outcome ?? 'client_gone');
+    const method = this.x.req.method ?? 'GET';
+    const url = this.x.req.originalUrl ?? this.x.req.url ?? '/';
+    const q = url.indexOf('?');
+    const { emit } = this.x.ctx;
+    guarded(() => emit.requestEnd({
+      upstream: this.upstream,
+      outcome,
+      ...(this.reason !== undefined && outcome !== 'ok' && outcome !== 'recovered' && outcome !== 'client_gone' && { reason: this.reason }),
+      attempts: this.x.attempts,
+      duration: performance.now() - this.start,
+      ...(sent && { status: res.statusCode }),
+      ...(this.error !== undefined && { error: this.error }),
+      ...(this.receivedStatus !== undefined && { receivedStatus: this.receivedStatus }),
+      ...(this.target !== undefined && { target: this.target }),
+      method,
+      path: q === -1 ? url : url.slice(0, q),
+    }));
+  }
+
+  /** The owner's view of this request: where it went, each attempt, the breaker and the targets. */
+  diagnosis(): DiagnosisRecord {
+    const circuit = this.source?.circuit?.state();
+    return {
+      upstream: this.upstream,
+      ...(this.target !== undefined && { target: this.target }),
+      ...(this.reason !== undefined && { reason: this.reason }),
+      attempts: this.log.slice(),
+      elapsed: Math.round(performance.now() - this.start),
+      ...(circuit !== undefined && { circuit }),
+      ...(this.targets !== undefined && {
+        targets: this.targets.state().map((t) => ({
+          url: t.url,
+          healthy: t.healthy,
+          ...(t.ejectedUntil !== undefined && { ejectedUntil: t.ejectedUntil }),
+          consecutiveFailures: t.consecutiveFailures,
+          ...(t.check !== undefined && { check: t.check }),
+        })),
+      }),
+    };
+  }
+}
