@@ -160,6 +160,8 @@ export class Exchange {
   /** No stored copy could answer this failure (`stale`): the error answer it is. */
   private staleMissed = false;
   private upstream: Upstream<AttemptResult> | undefined;
+  /** The upstream's name for events, also for a request answered before it counted as in flight. */
+  private upstreamName = 'unknown';
   /** Listener counts on req before the first attempt: http-proxy's web() adds to them per call. */
   private baseAborted = 0;
   private baseError = 0;
@@ -216,6 +218,7 @@ export class Exchange {
     const { req, policy, ctx } = this;
     const { maxConcurrent, deadline } = ctx.extras;
     this.obs?.begin(upstream, ctx.targets);
+    this.upstreamName = upstream.name;
     if (maxConcurrent > 0 && upstream.active >= maxConcurrent) {
       this.giveUpReason = 'concurrency_limit';
       return this.conclude({ kind: 'failed', failure: { ...failureOf('connection_limit_reached'), retryAfter: LIMIT_RETRY_AFTER }, retryable: false });
@@ -376,7 +379,7 @@ export class Exchange {
       return false;
     }
     this.ctx.emit.retry({
-      upstream: this.upstream?.name ?? 'unknown',
+      upstream: this.upstreamName,
       attempt: retriesConsumed + 1,
       delay: decision.delay,
       reason: decision.reason,
@@ -496,7 +499,7 @@ export class Exchange {
         const stale = this.ctx.extras.stale;
         if (stale !== undefined && !this.staleMissed) return this.answerStale(stale, result, failure, reason);
         this.ctx.emit.giveUp({
-          upstream: this.upstream?.name ?? 'unknown',
+          upstream: this.upstreamName,
           attempts: this.attempts,
           reason,
           failure,
@@ -535,7 +538,7 @@ export class Exchange {
       this.finish();
     };
     const served = stale.answer({
-      req, res: this.res, failure, reason, attempts: this.attempts, upstream: this.upstream?.name ?? 'unknown', path: pathOf(req),
+      req, res: this.res, failure, reason, attempts: this.attempts, upstream: this.upstreamName, path: pathOf(req),
       responder: hooks.responder, facts: this.facts(), emit: this.ctx.emit, gone: () => this.clientGone || decided, start: () => hooks.start(),
     });
     if (typeof served === 'boolean') return after(served);

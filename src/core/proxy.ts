@@ -57,7 +57,7 @@ export interface ProxyState {
 const OWN_OPTIONS = [
   'retry', 'connectTimeout', 'responseTimeout', 'deadline', 'idleTimeout', 'budget', 'circuit', 'maxConcurrent',
   'errors', 'proxyTimeout', 'onRetry', 'onGiveUp', 'onCircuitOpen', 'onCircuitClose',
-  'targets', 'outlier', 'healthCheck', 'onTargetEject', 'onTargetReturn', 'stale', 'onStale',
+  'targets', 'outlier', 'healthCheck', 'onTargetEject', 'onTargetReturn', 'stale', 'onStale', 'onRequestEnd', 'onAttemptEnd',
 ];
 
 /** http-proxy-middleware checks only that a target exists; a wrong one would fail every request. */

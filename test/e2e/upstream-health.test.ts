@@ -288,3 +288,14 @@ describe.each(ADAPTERS)('a Retry-After from one of several targets on %s', (_nam
     expect(delays.every((d) => d === 0)).toBe(true);
   });
 });
+
+describe('give-up events of requests answered at once', () => {
+  it('name the upstream when the circuit or the concurrency limit answers', async () => {
+    const port = await closedPort();
+    const upstreams: string[] = [];
+    const app = await mount(expressMount(), { target: `http://127.0.0.1:${port}`, retry: false, circuit: { consecutiveFailures: 1, halfOpenAfter: 60_000 }, onGiveUp: (e: { upstream: string; reason: string }) => upstreams.push(`${e.reason} ${e.upstream}`) });
+    await send(`${app.url}/api/x`);
+    await send(`${app.url}/api/x`);
+    expect(upstreams).toEqual([`retries_exhausted http://127.0.0.1:${port}`, `circuit_open http://127.0.0.1:${port}`]);
+  });
+});
