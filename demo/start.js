@@ -14,6 +14,8 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import http from 'node:http';
 import express from 'express';
 import { gatewayErrors, gatewayProxy } from 'gateway-errors/express';
+import { prometheusMetrics } from 'gateway-errors/prometheus';
+import { register } from 'prom-client';
 import { MODES, startUpstreams } from './upstream.js';
 import { CONTROL_PAGE_CSP, controlPage } from './page.js';
 
@@ -105,19 +107,27 @@ const instanceName = (u) => `#${instances.indexOf(u) + 1} (:${u.port})`;
 const current = new AsyncLocalStorage();
 let requests = 0;
 
+// Requests by outcome, attempts, retries, circuit and target state, on /metrics (Prometheus text).
+prometheusMetrics();
+
 const app = express();
 const gateway = gatewayErrors({
   brand: { name: 'Demo Shop', statusPage: '/', support: 'mailto:support@example.com' },
   // Branded answers for the app's own rate limit and failures too (/demo/busy, /demo/broken).
   extraStatuses: [429, 500],
   // The control page stays reachable during planned maintenance, so it can switch it off again.
-  maintenance: { allow: ['/', '/demo/*', '/favicon.ico'] },
+  maintenance: { allow: ['/', '/demo/*', '/favicon.ico', '/metrics'] },
+  // The owner's view of an error page (which target, each attempt, what to check): add ?diagnose.
+  diagnose: (req) => 'diagnose' in req.query,
   onMaintenanceStart: (e) =>
     log(bold(yellow(`🚧 maintenance ON${e.until ? ` until ${new Date(e.until).toTimeString().slice(0, 8)}` : ''}: every other request gets the maintenance page, no upstream call`))),
   onMaintenanceStop: (e) => log(bold(green(`🚧 maintenance off after ${Math.round(e.duration / 1000)} s: traffic flows again`))),
   onMaintenanceAnswer: (e) => log(yellow(`🚧 ${e.method} ${e.path}  503 maintenance, Retry-After ${e.retryAfter} s, upstream not asked`)),
 });
 app.use(gateway);
+app.get('/metrics', async (_req, res) => {
+  res.set('content-type', register.contentType).send(await register.metrics());
+});
 
 const instanceList = () => instances.map((u, i) => ({ n: i + 1, url: u.url, mode: u.mode }));
 app.get('/', (req, res) => {
@@ -295,6 +305,8 @@ ${bold('gateway-errors demo')}: an Express gateway in front of ${instances.lengt
   curl -X POST ${base}/demo/instance/2/mode/refusing          switch one instance (${Object.keys(MODES).join(', ')})
   curl -X POST ${base}/demo/mode/refusing                     ...or all of them
   curl ${base}/demo/state                                     the gateway's view: proxy.state()
+  curl ${base}/metrics                                        requests, attempts, retries, circuit, targets (Prometheus)
+  curl -i '${base}/api/hello?mode=refusing&diagnose'          the owner's view of an error (which target, each attempt)
   curl -X POST '${base}/demo/maintenance/start?minutes=5'     planned maintenance for 5 minutes
   curl -X POST ${base}/demo/maintenance/stop                  ...and off again
 

@@ -189,4 +189,12 @@ describe('npm start (demo/start.js)', () => {
     expect(r.complete).toBe(false);
     await demo.waitFor(/✗ #\d+ GET \/api\/hello {2}200 head sent, then the upstream died mid-body/);
   });
+
+  it('serves the metrics in Prometheus text', async () => {
+    const r = await send(`${url}/metrics`);
+    expect(r.status).toBe(200);
+    expect(r.headers['content-type']).toContain('text/plain');
+    expect(r.body).toMatch(/^gateway_errors_requests_total\{.*gateway_errors_outcome="ok".*\} \d+$/m);
+    expect(r.body).toContain('gateway_errors_target_up');
+  });
 });
