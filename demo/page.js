@@ -100,6 +100,15 @@ const SCRIPT = `
       set(document.getElementById('polled'), 'the gateway does not answer (' + err.message + ')');
     }
   }
+  const echo = document.getElementById('ws-echo');
+  if (echo) echo.addEventListener('click', () => {
+    const out = document.getElementById('ws-out');
+    set(out, 'opening…', 'muted');
+    const ws = new WebSocket(location.origin.replace(/^http/, 'ws') + '/api/ws');
+    ws.onopen = () => ws.send('hello at ' + new Date().toLocaleTimeString());
+    ws.onmessage = (m) => { set(out, 'echo: ' + m.data, 'state ok'); ws.close(); };
+    ws.onerror = () => set(out, 'the handshake failed: the gateway answered it with an HTTP error (see the terminal)', 'state bad');
+  });
   poll();
   setInterval(poll, 1000);
 })();
@@ -230,6 +239,10 @@ ${all}
 ${maintenanceSwitch(maintenance)}
 <p class="muted">Branded answers of the app's own handlers (<code>extraStatuses: [429, 500]</code>):
 <a href="/demo/busy">a 429 with Retry-After</a>, <a href="/demo/broken">a 500 from a thrown bug</a>.</p>
+<h2>WebSocket</h2>
+<p><button type="button" id="ws-echo">Open a WebSocket through the gateway</button> <span id="ws-out" class="muted"></span></p>
+<p class="muted">Through <code>server.on('upgrade', proxy.upgrade)</code>: a failed handshake gets a real 502/503/504 with
+<code>Proxy-Status</code> (switch the instances to refusing to see it), and another instance is tried first.</p>
 <p>Watch the terminal that runs <code>npm start</code>: one line per retry, per failure, per answer and per ejection.</p>
 <h2>From a terminal</h2>
 <pre>curl -i ${esc(base)}/api/hello                                 # text/plain

@@ -278,6 +278,8 @@ app.use(gateway.errorHandler);
 
 const server = http.createServer(app);
 server.keepAliveTimeout = 5000;
+// WebSockets under /api go through the same proxy (the control page has an echo button).
+server.on('upgrade', proxy.upgrade);
 await new Promise((resolve) => {
   server.once('error', (err) => busy(err, 'PORT', PORT));
   server.listen(PORT, HOST, resolve);

@@ -9,6 +9,7 @@
  * session store would: a retry that lands on another instance is still the second attempt.
  */
 import http from 'node:http';
+import { WebSocketServer } from 'ws';
 
 /** Every mode, with what it does; the control page and the console print these words. */
 export const MODES = Object.freeze({
@@ -114,6 +115,10 @@ export async function startUpstream({ port, host = '127.0.0.1', attempts = new M
     res.end(`${JSON.stringify(data)}\n`);
   }
 
+  // A WebSocket echo on any path, for the control page's button (through proxy.upgrade).
+  const wss = new WebSocketServer({ server });
+  wss.on('connection', (ws) => ws.on('message', (m) => ws.send(`${m} (from :${port})`)));
+
   function listen() {
     return new Promise((resolve, reject) => {
       const onError = (err) => {
@@ -136,6 +141,7 @@ export async function startUpstream({ port, host = '127.0.0.1', attempts = new M
       listening = false;
       server.close(() => resolve());
       server.closeAllConnections(); // pooled keep-alive sockets too: the next connect is refused
+      for (const ws of wss.clients) ws.terminate(); // and open WebSockets: the instance is gone
     });
   }
 

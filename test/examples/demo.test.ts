@@ -197,4 +197,19 @@ describe('npm start (demo/start.js)', () => {
     expect(r.body).toMatch(/^gateway_errors_requests_total\{.*gateway_errors_outcome="ok".*\} \d+$/m);
     expect(r.body).toContain('gateway_errors_target_up');
   });
+
+  it('opens a WebSocket through the gateway to one of the instances', async () => {
+    const { default: WebSocket } = await import('ws');
+    await mode('healthy');
+    const echo = await new Promise<string>((resolve, reject) => {
+      const ws = new WebSocket(`${url.replace('http', 'ws')}/api/ws`);
+      ws.on('open', () => ws.send('ping'));
+      ws.on('message', (m) => {
+        ws.close();
+        resolve(m.toString());
+      });
+      ws.on('error', reject);
+    });
+    expect(echo).toMatch(/^ping \(from :\d+\)$/);
+  });
 });
