@@ -9,7 +9,7 @@ import { tapRequestBody } from '../core/body.js';
 import { classifyError } from '../core/classify.js';
 import type { GatewayErrorsOptions, GatewayProxyExtras } from '../core/options.js';
 import { resolvePolicy } from '../core/policy.js';
-import { createProxyEngine, kHandled, type ProxyState } from '../core/proxy.js';
+import { createProxyEngine, kHandled, type ExchangeHooks, type ProxyState } from '../core/proxy.js';
 import { createMaintenance, type MaintenanceSwitch } from '../core/maintenance.js';
 import { applyHeaders, createResponder, defaultResponderInstance, handlerFailure, isGatewayStatus, requestFacts, type Responder } from '../core/respond.js';
 import type { Reply } from '../core/types.js';
@@ -125,23 +125,7 @@ export function gatewayProxy(options: GatewayProxyOptions): GatewayProxyMiddlewa
   const middleware = function gatewayProxyMiddleware(ctx: Context, next: Next): Promise<void> {
     const policy = policyFor(ctx);
     return new Promise<void>((resolve, reject) => {
-      engine.handle(ctx.req, ctx.res, policy, {
-        responder: (ctx as Ctx)[kResponder] ?? fallback ?? defaultResponderInstance(),
-        // Read only once the request is the proxy's (pathFilter matched).
-        get parsedBody() {
-          return (ctx.request as { rawBody?: unknown; body?: unknown }).rawBody ?? (ctx.request as { body?: unknown }).body;
-        },
-        skip: (err) => (err === undefined ? next().then(resolve, reject) : reject(err)),
-        start: () => {
-          ctx.respond = false;
-        },
-        reply: (reply) => {
-          applyReply(ctx, reply);
-          resolve();
-        },
-        done: () => resolve(),
-        subject: ctx,
-      });
+      engine.handle(ctx.req, ctx.res, policy, new KoaHooks(ctx, next, resolve, reject, (ctx as Ctx)[kResponder] ?? fallback ?? defaultResponderInstance()));
     });
   };
   return Object.assign(middleware, {
@@ -149,4 +133,37 @@ export function gatewayProxy(options: GatewayProxyOptions): GatewayProxyMiddlewa
     close: () => engine.close(),
     upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => engine.upgrade(req, socket, head),
   });
+}
+
+/** The exchange's hooks for one Koa request: one object of one shape, no closures per request. */
+class KoaHooks implements ExchangeHooks {
+  constructor(
+    private readonly ctx: Context,
+    private readonly next: Next,
+    private readonly resolve: () => void,
+    private readonly reject: (err: unknown) => void,
+    readonly responder: Responder,
+  ) {}
+  /** Read only once the request is the proxy's (pathFilter matched). */
+  get parsedBody(): unknown {
+    const request = this.ctx.request as { rawBody?: unknown; body?: unknown };
+    return request.rawBody ?? request.body;
+  }
+  get subject(): unknown {
+    return this.ctx;
+  }
+  skip(err?: unknown): void {
+    if (err === undefined) this.next().then(this.resolve, this.reject);
+    else this.reject(err);
+  }
+  start(): void {
+    this.ctx.respond = false;
+  }
+  reply(reply: Reply): void {
+    applyReply(this.ctx, reply);
+    this.resolve();
+  }
+  done(): void {
+    this.resolve();
+  }
 }
