@@ -119,7 +119,8 @@ export function guardWrites(proxyReq: ClientRequest): void {
       refuse(this, `wrote ${written + len} of ${declared} bytes`);
       return this;
     }
-    // Not counted here: follow-redirects' end() writes its chunk through write() above.
+    // Counted here for a native request only: follow-redirects' end() writes its chunk through
+    // write() above, which counts it.
     if (len > 0 && nativeOf(this) === this) written += len;
     try {
       return end.call(this, chunk, encoding, cb);
