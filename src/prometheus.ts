@@ -73,29 +73,16 @@ export function prometheusMetrics(options: PrometheusMetricsOptions = {}): Prome
     }
   }
   const registers = [registry];
-  const requests = new Counter({ name: METRICS.requests.prom, help: METRICS.requests.description, labelNames: labelNames(PROM_LABELS.requests), registers });
-  const requestDuration = new Histogram({
-    name: METRICS.requestDuration.prom,
-    help: METRICS.requestDuration.description,
-    labelNames: labelNames(PROM_LABELS.requestDuration),
-    buckets: [...DURATION_BUCKETS],
-    registers,
-  });
-  const attempts = new Counter({ name: METRICS.attempts.prom, help: METRICS.attempts.description, labelNames: labelNames(PROM_LABELS.attempts), registers });
-  const attemptDuration = new Histogram({
-    name: METRICS.attemptDuration.prom,
-    help: METRICS.attemptDuration.description,
-    labelNames: labelNames(PROM_LABELS.attemptDuration),
-    buckets: [...DURATION_BUCKETS],
-    registers,
-  });
-  const retries = new Counter({ name: METRICS.retries.prom, help: METRICS.retries.description, labelNames: labelNames(PROM_LABELS.retries), registers });
-  const budgetExhausted = new Counter({
-    name: METRICS.budgetExhausted.prom,
-    help: METRICS.budgetExhausted.description,
-    labelNames: labelNames(PROM_LABELS.budgetExhausted),
-    registers,
-  });
+  type Key = keyof typeof PROM_LABELS & keyof typeof METRICS;
+  const about = (k: Key) => ({ name: METRICS[k].prom, help: METRICS[k].description, labelNames: labelNames(PROM_LABELS[k]), registers });
+  const counter = (k: Key) => new Counter(about(k));
+  const histogram = (k: Key) => new Histogram({ ...about(k), buckets: [...DURATION_BUCKETS] });
+  const requests = counter('requests');
+  const requestDuration = histogram('requestDuration');
+  const attempts = counter('attempts');
+  const attemptDuration = histogram('attemptDuration');
+  const retries = counter('retries');
+  const budgetExhausted = counter('budgetExhausted');
   // Read at scrape time from the proxies' own state, not kept up to date per request.
   new Gauge({
     name: METRICS.circuitState.prom,
