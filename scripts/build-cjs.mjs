@@ -14,8 +14,8 @@
  *   negotiator) stay plain require() calls, shared with the ES module build. The ES-module-only
  *   ones (p-retry and its is-network-error, eta) are inlined into the one file that imports each:
  *   require() of them is exactly what fails under Jest on Node 20 and 22.
- * - Same directory and depth as the ES module build, so `new URL('../../templates/',
- *   import.meta.url)` in core/render.ts finds templates/ unchanged: import.meta.url becomes the
+ * - Same directory and depth as the ES module build, so `new URL('../../../templates/',
+ *   import.meta.url)` in core/answer/render.ts finds templates/ unchanged: import.meta.url becomes the
  *   .cjs file's own file: URL.
  * - The .d.cts files are the .d.ts files with relative specifiers pointing at the .cjs twins:
  *   TypeScript reads a .d.ts under "type": "module" as ES module types, which would tell

@@ -8,9 +8,9 @@ import { STATUS_CODES } from 'node:http';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { validateBrand } from './core/brand.js';
-import { createCatalog } from './core/i18n.js';
-import { createRenderer } from './core/render.js';
+import { validateBrand } from './core/answer/brand.js';
+import { createCatalog } from './core/answer/i18n.js';
+import { createRenderer } from './core/answer/render.js';
 import { EXTRA_STATUSES, GATEWAY_DEFAULTS } from './core/options.js';
 import type { BrandedStatus, ErrorView, ExtraStatus, GatewayStatus } from './core/types.js';
 

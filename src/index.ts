@@ -26,11 +26,11 @@ export {
   type NormalizedRetryPolicy,
   type RetryPolicy,
 } from './core/options.js';
-export { classifyError, classifyStatus, ERROR_TYPES, ERROR_CODES } from './core/classify.js';
-export { parseRetryAfter, formatRetryAfter, MAX_RETRY_AFTER } from './core/retry-after.js';
-export { fullJitterDelay } from './core/backoff.js';
-export { decideRetry, type RetryDecision, type RetryInput, type GiveUpReason } from './core/retry.js';
-export { createResponder, isGatewayStatus, type Responder, type RequestFacts } from './core/respond.js';
+export { classifyError, classifyStatus, ERROR_TYPES, ERROR_CODES } from './core/decide/classify.js';
+export { parseRetryAfter, formatRetryAfter, MAX_RETRY_AFTER } from './core/decide/retry-after.js';
+export { fullJitterDelay } from './core/decide/backoff.js';
+export { decideRetry, type RetryDecision, type RetryInput, type GiveUpReason } from './core/decide/retry.js';
+export { createResponder, isGatewayStatus, type Responder, type RequestFacts } from './core/answer/respond.js';
 export {
   CHANNELS,
   type RetryEvent,
@@ -49,11 +49,11 @@ export {
   type AttemptEndEvent,
   type GatewayHooks,
   type GatewayLogger,
-} from './core/events.js';
-export { BUDGET_DEFAULTS, type RetryBudgetOptions } from './core/budget.js';
-export { STALE_DEFAULTS, type StaleEntry, type StaleOptions, type StaleStore } from './core/stale.js';
-export { CIRCUIT_DEFAULTS, type CircuitOptions } from './core/circuit.js';
-export { HEALTH_CHECK_DEFAULTS, OUTLIER_DEFAULTS, type HealthCheckOptions, type OutlierOptions, type TargetSpec, type TargetState } from './core/targets.js';
-export type { ProxyState } from './core/proxy.js';
-export { METRICS, DURATION_BUCKETS } from './core/metrics.js';
-export type { MaintenanceOptions, MaintenanceState, MaintenanceSwitch, MaintenanceWindow } from './core/maintenance.js';
+} from './core/observe/events.js';
+export { BUDGET_DEFAULTS, type RetryBudgetOptions } from './core/engine/budget.js';
+export { STALE_DEFAULTS, type StaleEntry, type StaleOptions, type StaleStore } from './core/engine/stale.js';
+export { CIRCUIT_DEFAULTS, type CircuitOptions } from './core/engine/circuit.js';
+export { HEALTH_CHECK_DEFAULTS, OUTLIER_DEFAULTS, type HealthCheckOptions, type OutlierOptions, type TargetSpec, type TargetState } from './core/engine/targets.js';
+export type { ProxyState } from './core/engine/proxy.js';
+export { METRICS, DURATION_BUCKETS } from './core/observe/metrics.js';
+export type { MaintenanceOptions, MaintenanceState, MaintenanceSwitch, MaintenanceWindow } from './core/answer/maintenance.js';

@@ -1,7 +1,7 @@
 /**
  * gateway-errors/prometheus: the gateway's metrics in a prom-client registry, for apps that
  * serve `/metrics` with prom-client and no OpenTelemetry. Same metrics, names and labels as an
- * OpenTelemetry Prometheus exporter would show (core/metrics.ts), so one dashboard fits both.
+ * OpenTelemetry Prometheus exporter would show (core/observe/metrics.ts), so one dashboard fits both.
  *
  * An entry point of its own, not an export of the core: it imports prom-client (an optional peer
  * dependency), which the core must never load, and its types name prom-client's Registry, which
@@ -13,7 +13,7 @@
  */
 import diagnostics from 'node:diagnostics_channel';
 import { Counter, Gauge, Histogram, register as globalRegistry, type Registry } from 'prom-client';
-import { CHANNELS, type AttemptEndEvent, type RequestEndEvent } from './core/events.js';
+import { CHANNELS, type AttemptEndEvent, type RequestEndEvent } from './core/observe/events.js';
 import {
   attemptAttrs,
   DURATION_BUCKETS,
@@ -26,9 +26,9 @@ import {
   requestDurationAttrs,
   targetAttrs,
   type Attributes,
-} from './core/metrics.js';
+} from './core/observe/metrics.js';
 
-export { METRICS, DURATION_BUCKETS } from './core/metrics.js';
+export { METRICS, DURATION_BUCKETS } from './core/observe/metrics.js';
 
 export interface PrometheusMetricsOptions {
   /** The registry to add the metrics to. @default prom-client's global `register` */

@@ -3,12 +3,12 @@
  * Everything is checked when the middleware is created, so a typo fails at start-up, not during
  * the first outage.
  */
-import { BUDGET_DEFAULTS, type RetryBudgetOptions } from './budget.js';
-import { CIRCUIT_DEFAULTS, type CircuitOptions } from './circuit.js';
-import type { GatewayHooks, GatewayLogger, MaintenanceHooks } from './events.js';
-import type { MaintenanceOptions, MaintenanceWindow } from './maintenance.js';
-import { HEALTH_CHECK_DEFAULTS, OUTLIER_DEFAULTS, type HealthCheckOptions, type NormalizedHealthCheck, type NormalizedOutlier, type OutlierOptions, type TargetSpec } from './targets.js';
-import { createStaleCache, memoryStore, STALE_DEFAULTS, type StaleCache, type StaleOptions } from './stale.js';
+import { BUDGET_DEFAULTS, type RetryBudgetOptions } from './engine/budget.js';
+import { CIRCUIT_DEFAULTS, type CircuitOptions } from './engine/circuit.js';
+import type { GatewayHooks, GatewayLogger, MaintenanceHooks } from './observe/events.js';
+import type { MaintenanceOptions, MaintenanceWindow } from './answer/maintenance.js';
+import { HEALTH_CHECK_DEFAULTS, OUTLIER_DEFAULTS, type HealthCheckOptions, type NormalizedHealthCheck, type NormalizedOutlier, type OutlierOptions, type TargetSpec } from './engine/targets.js';
+import { createStaleCache, memoryStore, STALE_DEFAULTS, type StaleCache, type StaleOptions } from './engine/stale.js';
 import type { Brand, ExtraStatus } from './types.js';
 
 /** The HTTP methods RFC 9110 §9.2.2 defines as idempotent. */

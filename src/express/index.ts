@@ -5,18 +5,18 @@ import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Respon
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Options as HpmOptions } from 'http-proxy-middleware';
-import { tapRequestBody } from '../core/body.js';
-import { classifyError } from '../core/classify.js';
-import { interceptGatewayStatuses, sinkOf, writeReply } from '../core/intercept.js';
+import { tapRequestBody } from '../core/engine/body.js';
+import { classifyError } from '../core/decide/classify.js';
+import { interceptGatewayStatuses, sinkOf, writeReply } from '../core/answer/intercept.js';
 import type { GatewayErrorsOptions, GatewayProxyExtras, NormalizedRetryPolicy } from '../core/options.js';
-import { createProxyEngine, type ExchangeHooks, type ProxyState } from '../core/proxy.js';
+import { createProxyEngine, type ExchangeHooks, type ProxyState } from '../core/engine/proxy.js';
 import type { Reply } from '../core/types.js';
-import { createMaintenance, type MaintenanceSwitch } from '../core/maintenance.js';
-import { createResponder, defaultResponderInstance, requestFacts, type Responder } from '../core/respond.js';
-import { resolvePolicy } from '../core/policy.js';
+import { createMaintenance, type MaintenanceSwitch } from '../core/answer/maintenance.js';
+import { createResponder, defaultResponderInstance, requestFacts, type Responder } from '../core/answer/respond.js';
+import { resolvePolicy } from '../core/decide/policy.js';
 
 export type { GatewayErrorsOptions, RetryPolicy } from '../core/options.js';
-export type { MaintenanceOptions, MaintenanceState, MaintenanceSwitch, MaintenanceWindow } from '../core/maintenance.js';
+export type { MaintenanceOptions, MaintenanceState, MaintenanceSwitch, MaintenanceWindow } from '../core/answer/maintenance.js';
 
 
 export interface GatewayErrorsMiddleware extends RequestHandler {

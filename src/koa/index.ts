@@ -5,17 +5,17 @@ import type { Context, Middleware, Next } from 'koa';
 import type { Options as HpmOptions } from 'http-proxy-middleware';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { tapRequestBody } from '../core/body.js';
-import { classifyError } from '../core/classify.js';
+import { tapRequestBody } from '../core/engine/body.js';
+import { classifyError } from '../core/decide/classify.js';
 import type { GatewayErrorsOptions, GatewayProxyExtras } from '../core/options.js';
-import { resolvePolicy } from '../core/policy.js';
-import { createProxyEngine, kHandled, type ExchangeHooks, type ProxyState } from '../core/proxy.js';
-import { createMaintenance, type MaintenanceSwitch } from '../core/maintenance.js';
-import { applyHeaders, createResponder, defaultResponderInstance, handlerFailure, isGatewayStatus, requestFacts, type Responder } from '../core/respond.js';
+import { resolvePolicy } from '../core/decide/policy.js';
+import { createProxyEngine, kHandled, type ExchangeHooks, type ProxyState } from '../core/engine/proxy.js';
+import { createMaintenance, type MaintenanceSwitch } from '../core/answer/maintenance.js';
+import { applyHeaders, createResponder, defaultResponderInstance, handlerFailure, isGatewayStatus, requestFacts, type Responder } from '../core/answer/respond.js';
 import type { Reply } from '../core/types.js';
 
 export type { GatewayErrorsOptions, RetryPolicy } from '../core/options.js';
-export type { MaintenanceOptions, MaintenanceState, MaintenanceSwitch, MaintenanceWindow } from '../core/maintenance.js';
+export type { MaintenanceOptions, MaintenanceState, MaintenanceSwitch, MaintenanceWindow } from '../core/answer/maintenance.js';
 
 const kResponder = Symbol.for('gateway-errors.responder');
 type Ctx = Context & { [kResponder]?: Responder };

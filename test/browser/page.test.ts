@@ -12,8 +12,8 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserContext } from 'playwright-core';
-import { createCatalog } from '../../src/core/i18n.js';
-import { createRenderer } from '../../src/core/render.js';
+import { createCatalog } from '../../src/core/answer/i18n.js';
+import { createRenderer } from '../../src/core/answer/render.js';
 import type { BrandedStatus, ErrorView } from '../../src/core/types.js';
 
 const CHROMIUM = '/usr/bin/chromium';

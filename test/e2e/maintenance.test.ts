@@ -5,7 +5,7 @@
 import diagnostics from 'node:diagnostics_channel';
 import http from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { CHANNELS } from '../../src/core/events.js';
+import { CHANNELS } from '../../src/core/observe/events.js';
 import { expressMount, koaMount, type Mount } from '../support/apps.js';
 import { send } from '../support/client.js';
 import { useGatewayFixture } from '../support/gateway-fixture.js';

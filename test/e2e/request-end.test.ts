@@ -6,7 +6,7 @@
 import http from 'node:http';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { AttemptEndEvent, RequestEndEvent } from '../../src/core/events.js';
+import type { AttemptEndEvent, RequestEndEvent } from '../../src/core/observe/events.js';
 import { prometheusMetrics } from '../../src/prometheus.js';
 import { expressMount, koaMount, type Mount, type MountedApp } from '../support/apps.js';
 import { eventually, send } from '../support/client.js';

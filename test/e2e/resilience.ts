@@ -4,7 +4,7 @@
  */
 import diagnostics from 'node:diagnostics_channel';
 import { describe, expect, it } from 'vitest';
-import { CHANNELS } from '../../src/core/events.js';
+import { CHANNELS } from '../../src/core/observe/events.js';
 import { startBlackhole } from '../support/blackhole.js';
 import { delay, send, type Answer } from '../support/client.js';
 import { useGatewayFixture } from '../support/gateway-fixture.js';

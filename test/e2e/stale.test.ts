@@ -8,8 +8,8 @@ import diagnostics from 'node:diagnostics_channel';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CHANNELS, type StaleEvent } from '../../src/core/events.js';
-import type { StaleEntry, StaleStore } from '../../src/core/stale.js';
+import { CHANNELS, type StaleEvent } from '../../src/core/observe/events.js';
+import type { StaleEntry, StaleStore } from '../../src/core/engine/stale.js';
 import { expressMount, koaMount, type Mount, type MountedApp } from '../support/apps.js';
 import { delay, send } from '../support/client.js';
 

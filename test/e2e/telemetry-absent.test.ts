@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadApi, metricsOn, resetApi, tracingOn } from '../../src/core/telemetry.js';
+import { loadApi, metricsOn, resetApi, tracingOn } from '../../src/core/observe/telemetry.js';
 
 const run = promisify(execFile);
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));

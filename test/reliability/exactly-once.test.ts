@@ -11,7 +11,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { BUILTIN_LOCALES } from '../../src/core/i18n.js';
+import { BUILTIN_LOCALES } from '../../src/core/answer/i18n.js';
 import { delay, send, type Answer } from '../support/client.js';
 import { startFaultKit, type FaultKit } from '../support/fault-kit.js';
 import { ADAPTERS, describeError, pool, unexpectedErrors, watchProcess, type ProcessWatch, type RecordingApp } from './harness.js';

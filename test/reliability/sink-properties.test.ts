@@ -8,9 +8,9 @@
 import { validateHeaderName, validateHeaderValue } from 'node:http';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ERROR_TYPES } from '../../src/core/classify.js';
-import { REQUEST_ID_PATTERN } from '../../src/core/request-id.js';
-import { createResponder } from '../../src/core/respond.js';
+import { ERROR_TYPES } from '../../src/core/decide/classify.js';
+import { REQUEST_ID_PATTERN } from '../../src/core/answer/request-id.js';
+import { createResponder } from '../../src/core/answer/respond.js';
 import type { Failure, GatewayStatus, ProxyErrorType } from '../../src/core/types.js';
 
 const anyString = fc.string({ unit: 'binary', maxLength: 200 });

@@ -25,7 +25,7 @@ export interface MountedApp {
   url: string;
   close(): Promise<void>;
   /** The app's gatewayErrors(), for its maintenance switch (absent with `errors: false`). */
-  gateway?: { maintenance: import('../../src/core/maintenance.js').MaintenanceSwitch };
+  gateway?: { maintenance: import('../../src/core/answer/maintenance.js').MaintenanceSwitch };
 }
 
 export type Mount = (spec: AppSpec) => Promise<MountedApp>;

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { fullJitterDelay } from '../../src/core/backoff.js';
+import { fullJitterDelay } from '../../src/core/decide/backoff.js';
 import { mulberry32 } from '../support/random.js';
 
 

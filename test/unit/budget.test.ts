@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RetryBudget } from '../../src/core/budget.js';
+import { RetryBudget } from '../../src/core/engine/budget.js';
 
 function clock(start = 1_000_000) {
   let t = start;

@@ -2,8 +2,8 @@ import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ERROR_CODES, ERROR_TYPES, classifyError, classifyStatus, failureOf } from '../../src/core/classify.js';
-import { MAX_RETRY_AFTER } from '../../src/core/retry-after.js';
+import { ERROR_CODES, ERROR_TYPES, classifyError, classifyStatus, failureOf } from '../../src/core/decide/classify.js';
+import { MAX_RETRY_AFTER } from '../../src/core/decide/retry-after.js';
 import type { GatewayStatus, ProxyErrorType } from '../../src/core/types.js';
 
 /** An Error carrying a code, the way Node, undici and OpenSSL report failures. */

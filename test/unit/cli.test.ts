@@ -6,7 +6,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli.js';
-import { BUILTIN_LOCALES } from '../../src/core/i18n.js';
+import { BUILTIN_LOCALES } from '../../src/core/answer/i18n.js';
 
 const run = promisify(execFile);
 const CLI = path.resolve('src/cli.ts');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BUILTIN_LOCALES, createCatalog, interpolate, type Messages } from '../../src/core/i18n.js';
+import { BUILTIN_LOCALES, createCatalog, interpolate, type Messages } from '../../src/core/answer/i18n.js';
 
 const en = BUILTIN_LOCALES.en!;
 

@@ -2,9 +2,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createMaintenance } from '../../src/core/maintenance.js';
+import { createMaintenance } from '../../src/core/answer/maintenance.js';
 import { normalizeGateway, type GatewayErrorsOptions } from '../../src/core/options.js';
-import { createResponder } from '../../src/core/respond.js';
+import { createResponder } from '../../src/core/answer/respond.js';
 
 const maintenance = (options: GatewayErrorsOptions<{ staff?: boolean }> = {}) =>
   createMaintenance<{ staff?: boolean }>(normalizeGateway(options as GatewayErrorsOptions<never>));

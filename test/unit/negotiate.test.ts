@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { negotiateFormat, negotiateLanguage } from '../../src/core/negotiate.js';
+import { negotiateFormat, negotiateLanguage } from '../../src/core/answer/negotiate.js';
 import type { BodyFormat } from '../../src/core/types.js';
 
 const BROWSER = 'text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8';

@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ERROR_CODES, ERROR_TYPES, classifyError, classifyStatus } from '../../src/core/classify.js';
-import { negotiateFormat, negotiateLanguage } from '../../src/core/negotiate.js';
-import { REQUEST_ID_PATTERN, requestIdFrom } from '../../src/core/request-id.js';
-import { MAX_RETRY_AFTER, formatRetryAfter, parseRetryAfter } from '../../src/core/retry-after.js';
+import { ERROR_CODES, ERROR_TYPES, classifyError, classifyStatus } from '../../src/core/decide/classify.js';
+import { negotiateFormat, negotiateLanguage } from '../../src/core/answer/negotiate.js';
+import { REQUEST_ID_PATTERN, requestIdFrom } from '../../src/core/answer/request-id.js';
+import { MAX_RETRY_AFTER, formatRetryAfter, parseRetryAfter } from '../../src/core/decide/retry-after.js';
 import type { ProxyErrorType } from '../../src/core/types.js';
 
 /** Any string at all: lone surrogates, controls, NUL, astral characters. */

@@ -3,9 +3,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { validateBrand } from '../../src/core/brand.js';
-import { BUILTIN_LOCALES, type Messages } from '../../src/core/i18n.js';
-import { createRenderer } from '../../src/core/render.js';
+import { validateBrand } from '../../src/core/answer/brand.js';
+import { BUILTIN_LOCALES, type Messages } from '../../src/core/answer/i18n.js';
+import { createRenderer } from '../../src/core/answer/render.js';
 import type { ErrorView, GatewayStatus } from '../../src/core/types.js';
 
 const en = BUILTIN_LOCALES.en!;

@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { MAX_RETRY_AFTER, formatRetryAfter, parseRetryAfter } from '../../src/core/retry-after.js';
+import { MAX_RETRY_AFTER, formatRetryAfter, parseRetryAfter } from '../../src/core/decide/retry-after.js';
 
 /** Sun, 06 Nov 1994 08:49:37 GMT, RFC 9110's own example. */
 const EXAMPLE = 'Sun, 06 Nov 1994 08:49:37 GMT';

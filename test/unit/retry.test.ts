@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { normalizeRetry, type NormalizedRetryPolicy } from '../../src/core/options.js';
-import { decideRetry, type RetryInput } from '../../src/core/retry.js';
+import { decideRetry, type RetryInput } from '../../src/core/decide/retry.js';
 
 const policy = normalizeRetry({ retries: 2, baseDelay: 100, maxDelay: 2000 }) as NormalizedRetryPolicy;
 const base: RetryInput = { policy, replayable: true, retriesUsed: 0, retryable: true, responseStarted: false, clientGone: false };

@@ -3,7 +3,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { normalizeProxyExtras } from '../../src/core/options.js';
-import { STALE_DEFAULTS, memoryStore, type StaleEntry } from '../../src/core/stale.js';
+import { STALE_DEFAULTS, memoryStore, type StaleEntry } from '../../src/core/engine/stale.js';
 
 describe('stale option', () => {
   it('is off unless asked for: no store, nothing for the exchange to call', () => {

@@ -10,18 +10,18 @@ import pRetry from 'p-retry';
 import webOutgoing from 'http-proxy/lib/http-proxy/passes/web-outgoing.js';
 import { bodySource, type BodySource } from './body.js';
 import { OPEN, type Verdict } from './circuit.js';
-import { classifyError, failureOf } from './classify.js';
-import type { Emitter } from './events.js';
-import { isReplayable, type NormalizedProxyExtras, type NormalizedRetryPolicy } from './options.js';
-import { applyHeaders, isGatewayStatus, type RequestFacts, type Responder } from './respond.js';
+import { classifyError, failureOf } from '../decide/classify.js';
+import type { Emitter } from '../observe/events.js';
+import { isReplayable, type NormalizedProxyExtras, type NormalizedRetryPolicy } from '../options.js';
+import { applyHeaders, isGatewayStatus, kHandled, type RequestFacts, type Responder } from '../answer/respond.js';
 import { afterHandlers, asClientError, beforeHandlers, guardWrites, nativeOf, HandlerError, strictLength } from './framing.js';
 import { dropHopByHop, hop, sentHopByHop, type ProxyServerLike } from './hop.js';
 import { observe, type Observation } from './observe.js';
-import { decideRetry } from './retry.js';
-import { parseRetryAfter } from './retry-after.js';
+import { decideRetry } from '../decide/retry.js';
+import { parseRetryAfter } from '../decide/retry-after.js';
 import type { StaleCache } from './stale.js';
-import type { Span } from './telemetry.js';
-import type { Failure, ProxyErrorType, Reply } from './types.js';
+import type { Span } from '../observe/telemetry.js';
+import type { Failure, ProxyErrorType, Reply } from '../types.js';
 import type { Target, TargetSet } from './targets.js';
 import type { Upstream } from './upstream.js';
 
@@ -43,8 +43,7 @@ export interface ExchangeHooks {
   readonly subject?: unknown;
 }
 
-/** Set on a response whose answer this library already decided; the status interceptor leaves it alone. */
-export const kHandled = Symbol.for('gateway-errors.handled');
+export { kHandled };
 
 export type Req = IncomingMessage & { originalUrl?: string };
 type Res = ServerResponse & { [kHandled]?: boolean };

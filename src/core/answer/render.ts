@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { Eta } from 'eta/core';
 import { logoSources, validateBrand } from './brand.js';
 import { interpolate, type Messages, type StatusMessages } from './i18n.js';
-import type { Brand, ErrorView } from './types.js';
+import type { Brand, ErrorView } from '../types.js';
 
 export interface RendererOptions {
   /** Directory of `.eta` overrides; what it lacks falls back to the built-in templates. */
@@ -67,7 +67,7 @@ export interface TemplateData extends ErrorView {
 }
 
 /** Built-in templates, next to src/ and dist/ alike. */
-const BUILTIN_DIR = fileURLToPath(new URL('../../templates/', import.meta.url));
+const BUILTIN_DIR = fileURLToPath(new URL('../../../templates/', import.meta.url));
 
 /** Names a templates directory may override (other `.eta` files register as extra partials). */
 export const TEMPLATE_NAMES = ['layout', 'error', '502', '503', '504', '429', '500', 'maintenance', 'illustration', 'actions', 'footer', 'diagnosis'] as const;

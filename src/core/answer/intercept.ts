@@ -15,9 +15,8 @@
  * gets them as its own properties.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { kHandled } from './exchange.js';
-import { applyHeaders, handlerFailure, isGatewayStatus, requestFacts, type Responder } from './respond.js';
-import type { Reply } from './types.js';
+import { applyHeaders, handlerFailure, isGatewayStatus, kHandled, requestFacts, type Responder } from './respond.js';
+import type { Reply } from '../types.js';
 
 const kReplaced = Symbol('gateway-errors.replaced');
 

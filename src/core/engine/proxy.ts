@@ -23,12 +23,12 @@ import {
   type Plugin,
   type RequestHandler,
 } from 'http-proxy-middleware';
-import { createEmitter } from './events.js';
+import { createEmitter } from '../observe/events.js';
 import { HandlerError } from './framing.js';
 import { verdictOf, Exchange, type AttemptResult, type EngineContext, type ExchangeHooks, type Req, type WebFn } from './exchange.js';
-import { normalizeProxyExtras, type NormalizedRetryPolicy } from './options.js';
+import { normalizeProxyExtras, type NormalizedRetryPolicy } from '../options.js';
 import type { Duplex } from 'node:stream';
-import type { Responder } from './respond.js';
+import type { Responder } from '../answer/respond.js';
 import { TargetSet, type TargetState } from './targets.js';
 import { proxyUpgrade, type UpgradeContext, type WsServerLike } from './upgrade.js';
 import { Upstream, Upstreams } from './upstream.js';

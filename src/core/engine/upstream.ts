@@ -5,8 +5,8 @@
  */
 import { RetryBudget } from './budget.js';
 import { createCircuit, type Circuit, type Verdict } from './circuit.js';
-import type { Emitter } from './events.js';
-import type { NormalizedProxyExtras } from './options.js';
+import type { Emitter } from '../observe/events.js';
+import type { NormalizedProxyExtras } from '../options.js';
 
 export class Upstream<T> {
   readonly budget: RetryBudget | undefined;

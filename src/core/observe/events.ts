@@ -5,7 +5,7 @@
  */
 import diagnostics from 'node:diagnostics_channel';
 import { otelMetrics } from './telemetry.js';
-import type { Failure, ProxyErrorType } from './types.js';
+import type { Failure, ProxyErrorType } from '../types.js';
 
 /** Payload of `onRetry` and the `gateway-errors:retry` channel. */
 export interface RetryEvent {

@@ -11,7 +11,7 @@
  */
 
 import Negotiator from 'negotiator';
-import type { BodyFormat } from './types.js';
+import type { BodyFormat } from '../types.js';
 
 /**
  * Headers longer than this are cut (at a comma) before parsing. Real browsers send a few

@@ -5,13 +5,13 @@
  * stays readable and an unobserved request makes no Observation at all.
  */
 import type { ServerResponse } from 'node:http';
-import type { RequestOutcome } from './events.js';
+import type { RequestOutcome } from '../observe/events.js';
 import type { Attempt, AttemptResult, Exchange } from './exchange.js';
-import { ATTR, methodAttr, placeAttrs, track, type Attributes, type Tracked } from './metrics.js';
-import { isGatewayStatus } from './respond.js';
+import { ATTR, methodAttr, placeAttrs, track, type Attributes, type Tracked } from '../observe/metrics.js';
+import { isGatewayStatus } from '../answer/respond.js';
 import type { TargetSet } from './targets.js';
-import { endAttemptSpan, entryContext, startAttemptSpan } from './telemetry.js';
-import type { AttemptRecord, DiagnosisRecord, ProxyErrorType } from './types.js';
+import { endAttemptSpan, entryContext, startAttemptSpan } from '../observe/telemetry.js';
+import type { AttemptRecord, DiagnosisRecord, ProxyErrorType } from '../types.js';
 import type { Upstream } from './upstream.js';
 
 /** An Observation for the request when anyone looks: events wanted, a tracer registered, or `diagnose` set. */

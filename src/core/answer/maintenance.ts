@@ -13,9 +13,9 @@
  *
  * @see https://developers.google.com/search/blog/2011/01/how-to-deal-with-planned-site-downtime
  */
-import { createMaintenanceEmitter, type MaintenanceEmitter } from './events.js';
-import { normalizeMaintenanceWindow, type NormalizedGatewayOptions, type NormalizedWindow } from './options.js';
-import { MAX_RETRY_AFTER } from './retry-after.js';
+import { createMaintenanceEmitter, type MaintenanceEmitter } from '../observe/events.js';
+import { normalizeMaintenanceWindow, type NormalizedGatewayOptions, type NormalizedWindow } from '../options.js';
+import { MAX_RETRY_AFTER } from '../decide/retry-after.js';
 
 /** One maintenance window: what `gateway.maintenance.start()` takes. */
 export interface MaintenanceWindow {

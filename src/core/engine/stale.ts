@@ -14,9 +14,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import CachePolicy from 'http-cache-semantics';
 import { LRUCache } from 'lru-cache';
-import type { Emitter } from './events.js';
-import type { RequestFacts, Responder } from './respond.js';
-import type { Failure } from './types.js';
+import type { Emitter } from '../observe/events.js';
+import type { RequestFacts, Responder } from '../answer/respond.js';
+import type { Failure } from '../types.js';
 
 /**
  * One stored answer. Plain data (JSON-serialisable but for the body), so a shared store can keep

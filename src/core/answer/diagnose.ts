@@ -3,7 +3,7 @@
  * these next to the facts. Data, not branches: one row per RFC 9209 error type. Written for the
  * person who runs the site, in English (visitors never see them).
  */
-import type { ProxyErrorType } from './types.js';
+import type { ProxyErrorType } from '../types.js';
 
 const DEPLOY = 'A deployment or restart in the last minutes? Compare the time of this error with it.';
 

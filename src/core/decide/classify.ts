@@ -7,7 +7,7 @@
  */
 
 import { MAX_RETRY_AFTER } from './retry-after.js';
-import type { Failure, GatewayStatus, ProxyErrorType } from './types.js';
+import type { Failure, GatewayStatus, ProxyErrorType } from '../types.js';
 
 /** What one RFC 9209 error type means for the answer. */
 export interface ErrorTypeRow {

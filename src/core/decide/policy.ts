@@ -3,7 +3,7 @@
  * request. Static forms are validated once at setup; the function form per request, with a cache
  * so returning the same object each time costs one Map lookup.
  */
-import { normalizeRetry, type NormalizedRetryPolicy, type RetryPolicy } from './options.js';
+import { normalizeRetry, type NormalizedRetryPolicy, type RetryPolicy } from '../options.js';
 
 export type RetryOption<T> = RetryPolicy | false | ((req: T) => RetryPolicy | false) | undefined;
 

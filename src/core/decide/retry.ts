@@ -3,7 +3,7 @@
  * (the shape of undici's RetryHandler and got's calculate-retry-delay).
  */
 import { fullJitterDelay } from './backoff.js';
-import type { NormalizedRetryPolicy } from './options.js';
+import type { NormalizedRetryPolicy } from '../options.js';
 
 export interface RetryInput {
   readonly policy: NormalizedRetryPolicy;

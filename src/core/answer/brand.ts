@@ -3,7 +3,7 @@
  * during an outage, so each one is held to a shape that cannot break out of its context, and a
  * wrong value fails when the app starts, naming the option.
  */
-import type { Brand } from './types.js';
+import type { Brand } from '../types.js';
 
 type Colors = NonNullable<Brand['colors']>;
 

@@ -7,15 +7,18 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { validateBrand } from './brand.js';
 import { createCatalog, interpolate, type Catalog, type Messages, type StatusKey } from './i18n.js';
 import { negotiateFormat, negotiateLanguage } from './negotiate.js';
-import { isReplayable, normalizeGateway, type GatewayErrorsOptions, type NormalizedGatewayOptions } from './options.js';
+import { isReplayable, normalizeGateway, type GatewayErrorsOptions, type NormalizedGatewayOptions } from '../options.js';
 import { createRenderer, type Renderer } from './render.js';
 import { requestIdFrom } from './request-id.js';
-import { formatRetryAfter, parseRetryAfter } from './retry-after.js';
+import { formatRetryAfter, parseRetryAfter } from '../decide/retry-after.js';
 import type { ActiveMaintenance } from './maintenance.js';
 import { hintsFor } from './diagnose.js';
-import type { Brand, BrandedStatus, Diagnosis, DiagnosisRecord, ErrorView, Failure, GatewayStatus, Reply } from './types.js';
+import type { Brand, BrandedStatus, Diagnosis, DiagnosisRecord, ErrorView, Failure, GatewayStatus, Reply } from '../types.js';
 
 /** What the sink needs to know about the request. */
+/** Set on a response whose answer this library already decided; the status interceptor leaves it alone. */
+export const kHandled = Symbol.for('gateway-errors.handled');
+
 export interface RequestFacts {
   readonly method: string;
   readonly headers: IncomingHttpHeaders;

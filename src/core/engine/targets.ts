@@ -17,7 +17,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import type { Emitter } from './events.js';
+import type { Emitter } from '../observe/events.js';
 import { parseTarget, type LegacyUrl } from './hop.js';
 import type { Verdict } from './circuit.js';
 
