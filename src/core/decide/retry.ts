@@ -1,13 +1,18 @@
 /**
  * Whether to try again, and after how long: guard clauses in a fixed order, no I/O
- * (the shape of undici's RetryHandler and got's calculate-retry-delay).
+ * (the shape of undici's RetryHandler and got's calculate-retry-delay). Every guard is an input:
+ * the engine gathers the facts (the circuit's state, the budget's room) and acts on the answer.
  */
 import { fullJitterDelay } from './backoff.js';
 import type { NormalizedRetryPolicy } from '../options.js';
 
 export interface RetryInput {
-  readonly policy: NormalizedRetryPolicy;
-  /** The request may be replayed: idempotent method or Idempotency-Key, and its body is in memory. */
+  /** `false`: retries are off for this request. */
+  readonly policy: NormalizedRetryPolicy | false;
+  /**
+   * The request may be sent again: its body is in memory, and either it is replayable (idempotent
+   * method or Idempotency-Key) or no byte of it left (the connection was never made).
+   */
   readonly replayable: boolean;
   /** Retries already made (0 after the first attempt failed). */
   readonly retriesUsed: number;
@@ -21,6 +26,10 @@ export interface RetryInput {
   readonly clientGone: boolean;
   /** ms left before the request's deadline, if it has one. */
   readonly remaining?: number | undefined;
+  /** The upstream's circuit is open (the failure may just have opened it): a retry would be refused. */
+  readonly circuitOpen?: boolean | undefined;
+  /** The upstream's retry budget has no room for one more retry. */
+  readonly budgetExhausted?: boolean | undefined;
 }
 
 export type GiveUpReason =
@@ -31,6 +40,7 @@ export type GiveUpReason =
   | 'retries_exhausted'
   | 'retry_after_too_long'
   | 'deadline'
+  | 'circuit_open'
   | 'budget_exhausted';
 
 export type RetryDecision =
@@ -41,23 +51,29 @@ const stop = (reason: GiveUpReason): RetryDecision => ({ retry: false, reason })
 
 /** Decide one retry. `random` is injectable for tests. */
 export function decideRetry(input: RetryInput, random: () => number = Math.random): RetryDecision {
+  const { policy } = input;
   if (input.clientGone) return stop('client_gone');
   if (input.responseStarted) return stop('response_started');
+  // Retries off (or `retries: 0`): nothing is sent again, whatever the request.
+  if (policy === false || policy.retries === 0) return stop(input.retryable ? 'retries_exhausted' : 'not_retryable');
   if (!input.replayable) return stop('not_replayable');
   if (!input.retryable) return stop('not_retryable');
-  if (input.retriesUsed >= input.policy.retries) return stop('retries_exhausted');
+  if (input.retriesUsed >= policy.retries) return stop('retries_exhausted');
   let delay: number;
   let reason: 'backoff' | 'retry_after';
   if (input.retryAfter !== undefined) {
     // The upstream said when it will be ready: that wait replaces the backoff, it does not add to it.
     delay = input.retryAfter * 1000;
-    if (delay > input.policy.maxRetryAfter) return stop('retry_after_too_long');
+    if (delay > policy.maxRetryAfter) return stop('retry_after_too_long');
     reason = 'retry_after';
   } else {
-    delay = fullJitterDelay(input.retriesUsed + 1, input.policy.baseDelay, input.policy.maxDelay, random);
+    delay = fullJitterDelay(input.retriesUsed + 1, policy.baseDelay, policy.maxDelay, random);
     reason = 'backoff';
   }
   // No attempt starts that cannot finish before the deadline.
   if (input.remaining !== undefined && delay >= input.remaining) return stop('deadline');
+  if (input.circuitOpen === true) return stop('circuit_open');
+  // Last: a retry that is allowed takes its share of the budget, so only one that would happen asks.
+  if (input.budgetExhausted === true) return stop('budget_exhausted');
   return { retry: true, delay, reason };
 }

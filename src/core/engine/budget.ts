@@ -69,13 +69,23 @@ export class RetryBudget {
     this.reqTotal++;
   }
 
-  /** Take one retry from the budget; false when it is spent. */
-  tryWithdraw(): boolean {
+  /** Whether one more retry fits in the budget. */
+  hasRoom(): boolean {
     this.advance();
-    const allowed = this.ratio * this.reqTotal + this.minPerSecond * this.slots;
-    if (this.retryTotal + 1 > allowed) return false;
+    return this.retryTotal + 1 <= this.ratio * this.reqTotal + this.minPerSecond * this.slots;
+  }
+
+  /** Count a retry (after hasRoom() said it fits). */
+  withdraw(): void {
+    this.advance();
     this.retries[this.slot]!++;
     this.retryTotal++;
+  }
+
+  /** Take one retry from the budget; false when it is spent. */
+  tryWithdraw(): boolean {
+    if (!this.hasRoom()) return false;
+    this.withdraw();
     return true;
   }
 }

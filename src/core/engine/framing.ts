@@ -185,7 +185,7 @@ export function afterHandlers(proxyReq: ClientRequest, before: BeforeHandlers, e
 
 type Redirectable = ClientRequest & { _currentRequest?: ClientRequest; _ending?: boolean };
 
-/** follow-redirects' request (`followRedirects`) wraps the native request of the current hop. */
+/** follow-redirects' request (`followRedirects`) wraps the native request of the current redirect. */
 export function nativeOf(proxyReq: ClientRequest): ClientRequest {
   return (proxyReq as Redirectable)._currentRequest ?? proxyReq;
 }

@@ -6,7 +6,9 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { RequestOutcome } from '../observe/events.js';
-import type { Attempt, AttemptResult, Exchange } from './exchange.js';
+import type { Attempt, AttemptResult } from './attempt.js';
+import type { Exchange } from './exchange.js';
+import type { Outcome } from './retry-loop.js';
 import { ATTR, methodAttr, placeAttrs, track, type Attributes, type Tracked } from '../observe/metrics.js';
 import { isGatewayStatus } from '../answer/respond.js';
 import type { TargetSet } from './targets.js';
@@ -114,14 +116,14 @@ export class Observation {
     guarded(() => emit.attemptEnd({ upstream: this.upstream, target, attempt, result, ...(status !== undefined && { status }), duration, method }));
   }
 
-  /** How the attempt loop ended (conclude): the outcome, before the answer is written. */
-  concluded(r: AttemptResult): void {
+  /** How the attempts ended (Exchange.answer): the outcome, before the answer is written. */
+  concluded(r: Outcome): void {
     const x = this.x;
     if (r.kind === 'response') this.outcome = x.attempts > 1 ? 'recovered' : 'ok';
     else if (r.kind === 'aborted' || x.clientGone) this.outcome = 'client_gone';
     else if (r.kind === 'error') this.outcome = 'error';
     else {
-      this.reason = x.reasonFor(r);
+      this.reason = r.reason;
       this.error = r.failure.error;
       this.receivedStatus = r.failure.receivedStatus;
       const status = r.proxyRes?.statusCode ?? 0;

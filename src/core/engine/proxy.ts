@@ -4,7 +4,7 @@
  *
  * How it hooks in: http-proxy-middleware applies pathFilter, router and pathRewrite once, then
  * calls `proxyServer.web(req, res, options)`. A plugin wraps that call and runs the attempt loop
- * (exchange.ts). Each attempt sends its upstream request through hop.ts, built from http-proxy's
+ * (exchange.ts, retry-loop.ts). Each attempt sends its upstream request through send.ts, built from http-proxy's
  * own web passes and `setupOutgoing`, with a fresh body stream (replayed from memory when
  * replayable), its own error callback and timers, and the response head held back until the
  * status is known (a 503 can be retried or replaced before a byte reaches the client). With
@@ -25,7 +25,10 @@ import {
 } from 'http-proxy-middleware';
 import { createEmitter } from '../observe/events.js';
 import { HandlerError } from './framing.js';
-import { verdictOf, Exchange, type AttemptResult, type EngineContext, type ExchangeHooks, type Req, type WebFn } from './exchange.js';
+import { verdictOf, type AttemptResult } from './attempt.js';
+import type { EngineContext, ExchangeHooks, InFlight } from './context.js';
+import { Exchange, type Req } from './exchange.js';
+import type { WebFn } from './through-web.js';
 import { normalizeProxyExtras, type NormalizedRetryPolicy } from '../options.js';
 import type { Duplex } from 'node:stream';
 import type { Responder } from '../answer/respond.js';
@@ -76,7 +79,7 @@ function checkTarget(target: unknown, router: unknown): void {
 /**
  * Through `web()`, 'proxyRes' listeners run in the order they were added, the user's after ours:
  * one that piped the body somewhere set it flowing before the client's pipe is attached, so this
- * one, added last, holds it again (hop.ts does the same after its own emit).
+ * one, added last, holds it again (send.ts does the same after its own emit).
  */
 const holdBodyPlugin: Plugin = (proxyServer) => {
   proxyServer.on('proxyRes', (proxyRes) => {
@@ -133,9 +136,9 @@ export function createProxyEngine(options: HpmOptions & Record<string, unknown>,
   const extras = normalizeProxyExtras(options);
   if (extras.targets === undefined) checkTarget(options.target, options.router);
   const emit = createEmitter(extras.hooks, extras.logger);
-  // Attempts are sent by hop.ts from http-proxy's parts, except where only its web() will do.
-  const viaWeb = Boolean(options.forward) || options.followRedirects === true;
-  const exchanges = new WeakMap<IncomingMessage, Exchange>();
+  // Attempts are sent by send.ts from http-proxy's parts, except where only its web() will do.
+  const throughWeb = Boolean(options.forward) || options.followRedirects === true;
+  const exchanges = new WeakMap<IncomingMessage, InFlight>();
   /** What handle() was given for a request that http-proxy-middleware has not passed on yet. */
   const pending = new WeakMap<IncomingMessage, { policy: NormalizedRetryPolicy | false; hooks: ExchangeHooks }>();
   const upstreams = new Upstreams<AttemptResult>((name) => new Upstream<AttemptResult>(name, extras, verdictOf, emit));
@@ -144,7 +147,7 @@ export function createProxyEngine(options: HpmOptions & Record<string, unknown>,
   const groupName = extras.targets?.map((t) => new URL(t.url).origin).join(',');
   const group = groupName === undefined ? undefined : new Upstream<AttemptResult>(groupName, extras, verdictOf, emit);
   const targets = groupName === undefined ? undefined : new TargetSet(extras.targets!, groupName, extras.outlier, extras.healthCheck, emit);
-  const ctx: EngineContext = { extras, emit, userHandlesResponse: options.selfHandleResponse === true, viaWeb, exchanges, targets };
+  const ctx: EngineContext = { extras, emit, userHandlesResponse: options.selfHandleResponse === true, throughWeb, exchanges, targets };
   const upgrades: UpgradeContext = { extras, emit, targets, upstreamFor: (target) => group ?? upstreams.get(target), responder };
   const agents = options.agent
     ? undefined
@@ -160,19 +163,23 @@ export function createProxyEngine(options: HpmOptions & Record<string, unknown>,
       const p = pending.get(req);
       if (p === undefined) return web.call(this, req, res, opts, cb);
       pending.delete(req);
-      const x = new Exchange(req as Req, res, p.policy, p.hooks, ctx);
-      exchanges.set(req, x);
+      const exchange = new Exchange(req as Req, res, p.policy, p.hooks, ctx);
+      exchanges.set(req, exchange);
       // `opts` is this request's own copy (http-proxy-middleware makes one per request).
       if (agents && !opts.agent) opts.agent = isHttps(opts.target) ? agents.https : agents.http;
-      x.run(web, this, opts, group ?? upstreams.get(opts.target)).catch((err: unknown) => x.skip(err));
+      try {
+        exchange.run(web, this, opts, group ?? upstreams.get(opts.target));
+      } catch (err) {
+        exchange.skip(err);
+      }
     } as WebFn;
     // Upgrades (server 'upgrade' events, through http-proxy-middleware's router and pathRewrite).
     const wsServer = proxyServer as unknown as WsServerLike & { ws: unknown };
     wsServer.ws = function gatewayWs(req: IncomingMessage, socket: Duplex, head: Buffer, opts: Record<string, unknown>) {
       proxyUpgrade(upgrades, wsServer, req, socket, head ?? Buffer.alloc(0), { ...opts }).catch(() => socket.destroy());
     };
-    if (viaWeb) {
-      // An attempt through web() (Exchange.viaWeb) without a body stream: its upstream request.
+    if (throughWeb) {
+      // An attempt through web() (through-web.ts) without a body stream: its upstream request.
       proxyServer.on('proxyReq', (proxyReq, req) => {
         const a = exchanges.get(req)?.current;
         if (a !== undefined && a.proxyReq === undefined) a.attach(proxyReq);
@@ -182,7 +189,7 @@ export function createProxyEngine(options: HpmOptions & Record<string, unknown>,
         if (a === undefined || a.proxyReq === undefined) return;
         // Only the current attempt's response (a late one of a timed-out attempt is not). With
         // followRedirects the attempt holds follow-redirects' request, which wraps the one of
-        // the final hop.
+        // the final redirect.
         const from = (proxyRes as IncomingMessage & { req?: ClientRequest }).req;
         const proxyReq = a.proxyReq as ClientRequest & { _currentRequest?: ClientRequest };
         if (from === proxyReq || from === proxyReq._currentRequest) a.response(proxyRes);
@@ -200,7 +207,7 @@ export function createProxyEngine(options: HpmOptions & Record<string, unknown>,
   if (on.proxyReq === fixRequestBody) delete on.proxyReq;
   guardHandlers(on as Record<string, unknown>);
   const defaults = options.ejectPlugins ? [] : [proxyEventsPlugin, ...(options.logger ? [loggerPlugin] : [])];
-  const plugins: Plugin[] = [gatewayPlugin, ...defaults, ...(options.plugins ?? []), ...(viaWeb ? [holdBodyPlugin] : [])];
+  const plugins: Plugin[] = [gatewayPlugin, ...defaults, ...(options.plugins ?? []), ...(throughWeb ? [holdBodyPlugin] : [])];
   const hpmOptions: Record<string, unknown> = { ...options, on, ejectPlugins: true, plugins };
   // http-proxy-middleware wants a target; each attempt sets its own.
   if (extras.targets !== undefined) hpmOptions.target = extras.targets[0]!.url;
@@ -214,8 +221,8 @@ export function createProxyEngine(options: HpmOptions & Record<string, unknown>,
       pending.set(req, { policy, hooks });
       // next() from http-proxy-middleware: pathFilter did not match, or router/pathRewrite threw.
       void middleware(req, res, (err?: unknown) => {
-        const x = exchanges.get(req);
-        if (x !== undefined) return x.skip(err);
+        const exchange = exchanges.get(req);
+        if (exchange !== undefined) return exchange.skip(err);
         pending.delete(req);
         hooks.skip(err);
       });

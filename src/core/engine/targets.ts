@@ -18,7 +18,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { Emitter } from '../observe/events.js';
-import { parseTarget, type LegacyUrl } from './hop.js';
+import { parseTarget, type LegacyUrl } from './send.js';
 import type { Verdict } from './circuit.js';
 
 export interface TargetSpec {

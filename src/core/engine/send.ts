@@ -1,5 +1,5 @@
 /**
- * One attempt's upstream request, made from http-proxy's own parts.
+ * Sending one attempt's upstream request, made from http-proxy's own parts.
  *
  * http-proxy's `web()` is built for one call per client request: every call copies its options
  * twice, parses a string target again, adds an 'aborted' and an 'error' listener to the client
@@ -18,8 +18,8 @@ import * as nodeUrl from 'node:url';
 import common from 'http-proxy/lib/http-proxy/common.js';
 import { afterHandlers, beforeHandlers, guardWrites, strictLength } from './framing.js';
 
-/** What the hop reports to its attempt. */
-export interface HopAttempt {
+/** What the upstream request reports to its attempt. */
+export interface AttemptListener {
   /** Content-Length to send instead of the client's (a recorded or rebuilt body), if any. */
   readonly bodyLength: number | undefined;
   /** Add the attempt's trace context to the outgoing headers (OpenTelemetry, when tracing). */
@@ -79,13 +79,13 @@ export function parseTarget(target: string): Url {
  * its errors go to `a.error` and its response head to `a.response` (nothing is written to `res`).
  * `body` is this attempt's body stream, or undefined when the request has none.
  */
-export function hop(
+export function sendAttempt(
   server: ProxyServerLike,
   req: IncomingMessage,
   res: ServerResponse,
   options: Record<string, unknown>,
   body: Readable | undefined,
-  a: HopAttempt,
+  a: AttemptListener,
 ): void {
   if (typeof options.target === 'string') options.target = parseTarget(options.target);
   // The proxy server's passes in their order, `send` standing in for http-proxy's own `stream`
@@ -105,7 +105,7 @@ export function hop(
  * upgrade's `Connection: upgrade` stays, and so does whatever the user's `headers` option sets.
  * The fields a client names in `Connection` are left alone, as Envoy and YARP do: removing them
  * would let a client strip what the gateway adds, such as X-Forwarded-For. `get` and `remove`
- * reach the outgoing headers here (send), or the upstream request on the web() path (attach).
+ * reach the outgoing headers here (send), or the upstream request on the web() path (through-web.ts).
  */
 export function dropHopByHop(
   get: (name: string) => unknown,
@@ -141,7 +141,7 @@ function send(
   res: ServerResponse,
   options: Record<string, unknown>,
   body: Readable | undefined,
-  a: HopAttempt,
+  a: AttemptListener,
 ): void {
   const target = options.target as { protocol?: string };
   if (server.listenerCount('start') > 0) server.emit('start', req, res, target);

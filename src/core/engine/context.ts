@@ -1,0 +1,51 @@
+/** What the exchanges of one gatewayProxy() share, and what an adapter hands each one. */
+import type { IncomingMessage } from 'node:http';
+import type { Responder } from '../answer/respond.js';
+import type { Emitter } from '../observe/events.js';
+import type { NormalizedProxyExtras } from '../options.js';
+import type { Reply } from '../types.js';
+import type { Attempt } from './attempt.js';
+import type { TargetSet } from './targets.js';
+
+/** What an adapter provides for one request. */
+export interface ExchangeHooks {
+  /** The sink to answer with (the nearest gatewayErrors(), or the defaults). */
+  readonly responder: Responder;
+  /** A body a parser left behind (Express `req.body`, Koa `ctx.request.rawBody`). */
+  readonly parsedBody?: unknown;
+  /** Not for this proxy (pathFilter), or a non-upstream error: hand to the framework. */
+  skip(err?: unknown): void;
+  /** Right before the upstream response is written to the client (Koa: `ctx.respond = false`). */
+  start(): void;
+  /** The final answer is an error reply: write it. */
+  reply(reply: Reply): void;
+  /** The exchange is over: the response closed (Koa resolves its middleware here). */
+  done?(): void;
+  /** What `diagnose` is asked about (Koa's `ctx`); the request itself when absent (Express's `req`). */
+  readonly subject?: unknown;
+}
+
+/** What proxy.ts reaches of a request in flight. */
+export interface InFlight {
+  /** The attempt under way, for the events of http-proxy's own `web()`. */
+  readonly current: Attempt | undefined;
+  skip(err?: unknown): void;
+}
+
+/** Shared by all exchanges of one gatewayProxy(). */
+export interface EngineContext {
+  readonly extras: NormalizedProxyExtras;
+  readonly emit: Emitter;
+  /** The user set selfHandleResponse: their on.proxyRes writes the response. */
+  readonly userHandlesResponse: boolean;
+  /** Options only http-proxy's own `web()` handles are set: attempts go through it (through-web.ts), not send.ts. */
+  readonly throughWeb: boolean;
+  /** `targets`: each attempt picks its own. */
+  readonly targets: TargetSet | undefined;
+  /**
+   * The exchange of each request in flight, for the hook in http-proxy-middleware's call to
+   * `web()`. A WeakMap, not a property of the request: on Express each property added to a request
+   * gives it a hidden class of its own (Express swaps every request's prototype).
+   */
+  readonly exchanges: WeakMap<IncomingMessage, InFlight>;
+}

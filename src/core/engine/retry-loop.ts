@@ -1,0 +1,116 @@
+/**
+ * The retry loop of one request: attempt, decide, wait, again — or give up with the reason the
+ * decision gave. The decision is decide/retry.ts (pure, every guard an input); this loop gathers
+ * the facts (the circuit's state, the budget's room) and carries out what it decided.
+ *
+ * A plain loop rather than p-retry: the decision already computes the wait (full jitter, or the
+ * upstream's Retry-After in its place) and every reason to stop, so p-retry would run with zero
+ * delays and a `shouldRetry` that does all the work, and a failed attempt — a value here — would
+ * have to be thrown and caught at every turn.
+ */
+import type { IncomingMessage } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { decideRetry, type RetryInput } from '../decide/retry.js';
+import type { Emitter } from '../observe/events.js';
+import { isReplayable, type NormalizedRetryPolicy } from '../options.js';
+import type { AttemptResult, Failed } from './attempt.js';
+import type { BodySource } from './body.js';
+import { dropUnused } from './deliver.js';
+import type { Target, TargetSet } from './targets.js';
+import type { Upstream } from './upstream.js';
+
+/** The failure the request gave up on, and why it was the last: a GiveUpReason or a refusal's own. */
+export type GaveUp = Failed & { readonly reason: string };
+/** How a request's attempts ended. */
+export type Outcome = Exclude<AttemptResult, Failed> | GaveUp;
+
+/** What the loop reads of its request (the exchange), and the one thing it asks: another attempt. */
+export interface RetryingRequest {
+  readonly req: IncomingMessage & { originalUrl?: string };
+  readonly policy: NormalizedRetryPolicy | false;
+  readonly body: BodySource;
+  readonly ctx: { readonly emit: Emitter; readonly targets: TargetSet | undefined };
+  readonly upstream: Upstream<AttemptResult> | undefined;
+  readonly upstreamName: string;
+  /** `targets` the attempts went to. */
+  readonly tried: ReadonlySet<Target> | undefined;
+  readonly clientGone: boolean;
+  readonly started: boolean;
+  readonly deadlineAt: number;
+  /** Aborted when the client leaves. */
+  readonly signal: AbortSignal;
+  /** Start attempt `n` (from 1); settles with its result. */
+  attempt(n: number): Promise<AttemptResult>;
+}
+
+/** Retry after the first failed attempt until one answers or the decision gives up. */
+export async function retryLoop(first: Failed, request: RetryingRequest): Promise<Outcome> {
+  let r: AttemptResult = first;
+  for (let retriesUsed = 0; r.kind === 'failed'; retriesUsed++) {
+    const decision = decideRetry(retryInput(request, r, retriesUsed));
+    if (!decision.retry) return { ...r, reason: decision.reason };
+    request.upstream?.budget?.withdraw();
+    request.ctx.emit.retry({
+      upstream: request.upstreamName,
+      attempt: retriesUsed + 1,
+      delay: decision.delay,
+      reason: decision.reason,
+      failure: r.failure,
+      method: request.req.method ?? 'GET',
+      path: pathOf(request.req),
+    });
+    dropUnused(r.proxyRes);
+    if (decision.delay > 0 && !(await wait(decision.delay, request.signal))) return { kind: 'aborted' };
+    r = await request.attempt(retriesUsed + 2);
+  }
+  return r;
+}
+
+/** The facts the decision needs after failure `r`. */
+function retryInput(request: RetryingRequest, r: Failed, retriesUsed: number): RetryInput {
+  const { upstream, deadlineAt } = request;
+  // An instance's Retry-After speaks for that instance: with another of `targets` left to try,
+  // the retry goes there without waiting for it (nginx's proxy_next_upstream http_503).
+  const elsewhere = request.ctx.targets?.hasUntried(request.tried) === true;
+  return {
+    policy: request.policy,
+    replayable: mayResend(request, r),
+    retriesUsed,
+    retryable: r.retryable,
+    retryAfter: elsewhere ? undefined : r.retryAfter,
+    responseStarted: request.started,
+    clientGone: request.clientGone,
+    remaining: deadlineAt > 0 ? deadlineAt - Date.now() : undefined,
+    // The failure may just have opened the circuit: the next attempt would be refused anyway.
+    circuitOpen: upstream?.circuit?.blockedFor() !== undefined,
+    budgetExhausted: upstream?.budget?.hasRoom() === false,
+  };
+}
+
+/**
+ * Whether a failed attempt may be followed by another: the request may be replayed (an
+ * idempotent method or Idempotency-Key), or nothing of it left — the connection was never made
+ * (refused, DNS, connect timeout) — so sending it again, to another target or the same one,
+ * cannot run it twice (what nginx does for non-idempotent requests). Either way the body must be
+ * in memory.
+ */
+function mayResend(request: RetryingRequest, r: Failed): boolean {
+  const { req } = request;
+  return request.body.replayable && (r.unsent === true || isReplayable(req.method, req.headers, request.policy));
+}
+
+/** Sleep `ms`; false when the client left first. */
+async function wait(ms: number, signal: AbortSignal): Promise<boolean> {
+  try {
+    await sleep(ms, undefined, { signal });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function pathOf(req: IncomingMessage & { originalUrl?: string }): string {
+  const url = req.originalUrl ?? req.url ?? '/';
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
+}
