@@ -43,8 +43,8 @@ export interface EngineContext {
   /** `targets`: each attempt picks its own. */
   readonly targets: TargetSet | undefined;
   /**
-   * The exchange of each request in flight, for the hook in http-proxy-middleware's call to
-   * `web()`. A WeakMap, not a property of the request: on Express each property added to a request
+   * The exchange of each request in flight through `web()` (throughWeb), for the events it
+   * reports. A WeakMap, not a property of the request: on Express each property added to a request
    * gives it a hidden class of its own (Express swaps every request's prototype).
    */
   readonly exchanges: WeakMap<IncomingMessage, InFlight>;

@@ -148,11 +148,20 @@ export class Exchange implements AttemptHost, RetryingRequest {
     this.marks = RequestMarks.take(req, this.options.xfwd === true, ctx.throughWeb);
     // The circuit counts the request's final outcome, not its attempts.
     const circuit = upstream!.circuit;
-    const outcome: Promise<Outcome> =
-      circuit === undefined
-        ? this.attemptAll()
-        : circuit.run(() => this.attemptAll()).then((r) => (r === OPEN ? refused('destination_unavailable', circuit.blockedFor() ?? 1, 'circuit_open') : (r as Outcome)));
-    outcome.then((o) => this.answer(o)).catch((err: unknown) => this.skip(err));
+    const outcome = circuit === undefined ? this.attemptAll() : circuit.run(() => this.attemptAll());
+    outcome.then(
+      (o) => this.answerSafely(o === OPEN ? refused('destination_unavailable', circuit!.blockedFor() ?? 1, 'circuit_open') : (o as Outcome)),
+      (err: unknown) => this.answerSafely(this.clientGone ? { kind: 'aborted' } : { kind: 'error', error: err }),
+    );
+  }
+
+  /** answer(), with a throw of ours or of a hook handed to the framework rather than lost. */
+  private answerSafely(o: Outcome): void {
+    try {
+      this.answer(o);
+    } catch (err) {
+      this.skip(err);
+    }
   }
 
   /**
@@ -280,7 +289,7 @@ export class Exchange implements AttemptHost, RetryingRequest {
 
   /** The proxy's part is over (answer handed over, or client gone); `onClose` still ends the exchange. */
   release(): void {
-    this.ctx.exchanges.delete(this.req);
+    if (this.ctx.throughWeb) this.ctx.exchanges.delete(this.req);
     if (this.upstream) {
       this.upstream.active--;
       this.upstream = undefined;

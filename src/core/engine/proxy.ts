@@ -164,7 +164,7 @@ export function createProxyEngine(options: HpmOptions & Record<string, unknown>,
       if (p === undefined) return web.call(this, req, res, opts, cb);
       pending.delete(req);
       const exchange = new Exchange(req as Req, res, p.policy, p.hooks, ctx);
-      exchanges.set(req, exchange);
+      if (throughWeb) exchanges.set(req, exchange);
       // `opts` is this request's own copy (http-proxy-middleware makes one per request).
       if (agents && !opts.agent) opts.agent = isHttps(opts.target) ? agents.https : agents.http;
       try {

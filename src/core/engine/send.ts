@@ -169,7 +169,8 @@ function send(
     }
     a.error(err);
   });
-  proxyReq.once('response', (proxyRes: IncomingMessage) => {
+  // 'response' comes once per request: on(), not once(), spares a wrapper per attempt.
+  proxyReq.on('response', (proxyRes: IncomingMessage) => {
     a.response(proxyRes);
     if (server.listenerCount('proxyRes') > 0) {
       server.emit('proxyRes', proxyRes, req, res);
