@@ -10,7 +10,7 @@
  * - `release`: the proxy's part is over: forget the request and free its upstream slot.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Attempt, type AttemptHost, type AttemptResult, type Failed } from './attempt.js';
+import { Attempt, type AttemptHost, type AttemptResult } from './attempt.js';
 import { bodySource, type BodySource } from './body.js';
 import type { EngineContext, ExchangeHooks } from './context.js';
 import { OPEN } from './circuit.js';
