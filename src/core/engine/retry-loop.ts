@@ -3,14 +3,14 @@
  * decision gave. The decision is decide/retry.ts (pure, every guard an input); this loop gathers
  * the facts (the circuit's state, the budget's room) and carries out what it decided.
  *
- * A plain loop rather than p-retry: the decision already computes the wait (full jitter, or the
- * upstream's Retry-After in its place) and every reason to stop, so p-retry would run with zero
- * delays and a `shouldRetry` that does all the work, and a failed attempt — a value here — would
- * have to be thrown and caught at every turn.
+ * p-retry drives the attempts and counts the retries. Its own delay formula has neither full
+ * jitter nor a wait the upstream named (Retry-After), so it runs with no delay of its own and the
+ * decision's wait is taken in `shouldRetry`, where the client leaving ends it.
  */
 import type { IncomingMessage } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { decideRetry, type RetryInput } from '../decide/retry.js';
+import pRetry from 'p-retry';
+import { decideRetry, type RetryDecision, type RetryInput } from '../decide/retry.js';
 import type { Emitter } from '../observe/events.js';
 import { isReplayable, type NormalizedRetryPolicy } from '../options.js';
 import type { AttemptResult, Failed } from './attempt.js';
@@ -43,27 +43,60 @@ export interface RetryingRequest {
   attempt(n: number): Promise<AttemptResult>;
 }
 
+/** A failed attempt as p-retry sees it: thrown, with the decision taken on it. */
+class AttemptFailed extends Error {
+  decision: RetryDecision | undefined;
+  /** The client left during the wait before the next attempt. */
+  aborted = false;
+  constructor(readonly result: Failed) {
+    super('attempt failed');
+  }
+}
+
 /** Retry after the first failed attempt until one answers or the decision gives up. */
 export async function retryLoop(first: Failed, request: RetryingRequest): Promise<Outcome> {
-  let r: AttemptResult = first;
-  for (let retriesUsed = 0; r.kind === 'failed'; retriesUsed++) {
-    const decision = decideRetry(retryInput(request, r, retriesUsed));
-    if (!decision.retry) return { ...r, reason: decision.reason };
-    request.upstream?.budget?.withdraw();
-    request.ctx.emit.retry({
-      upstream: request.upstreamName,
-      attempt: retriesUsed + 1,
-      delay: decision.delay,
-      reason: decision.reason,
-      failure: r.failure,
-      method: request.req.method ?? 'GET',
-      path: pathOf(request.req),
-    });
-    dropUnused(r.proxyRes);
-    if (decision.delay > 0 && !(await wait(decision.delay, request.signal))) return { kind: 'aborted' };
-    r = await request.attempt(retriesUsed + 2);
+  const { policy } = request;
+  try {
+    return await pRetry(
+      async (n) => {
+        const r = n === 1 ? first : await request.attempt(n);
+        if (r.kind === 'failed') throw new AttemptFailed(r);
+        return r;
+      },
+      {
+        retries: policy === false ? 0 : policy.retries,
+        minTimeout: 0,
+        // Called for every failure, also the last one p-retry will not ask about: the reason to stop is the decision's.
+        onFailedAttempt: ({ error, retriesConsumed }) => {
+          if (!(error instanceof AttemptFailed)) throw error;
+          error.decision = decideRetry(retryInput(request, error.result, retriesConsumed));
+        },
+        shouldRetry: async ({ error, retriesConsumed }) => {
+          const failed = error as AttemptFailed;
+          const decision = failed.decision!;
+          if (!decision.retry) return false;
+          const r = failed.result;
+          request.upstream?.budget?.withdraw();
+          request.ctx.emit.retry({
+            upstream: request.upstreamName,
+            attempt: retriesConsumed + 1,
+            delay: decision.delay,
+            reason: decision.reason,
+            failure: r.failure,
+            method: request.req.method ?? 'GET',
+            path: pathOf(request.req),
+          });
+          dropUnused(r.proxyRes);
+          if (decision.delay > 0 && !(await wait(decision.delay, request.signal))) failed.aborted = true;
+          return !failed.aborted;
+        },
+      },
+    );
+  } catch (err) {
+    if (!(err instanceof AttemptFailed)) throw err;
+    if (err.aborted) return { kind: 'aborted' };
+    return { ...err.result, reason: err.decision?.reason ?? 'retries_exhausted' };
   }
-  return r;
 }
 
 /** The facts the decision needs after failure `r`. */
