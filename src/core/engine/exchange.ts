@@ -84,6 +84,8 @@ export interface EngineContext {
    * gives it a hidden class of its own (Express swaps every request's prototype).
    */
   readonly exchanges: WeakMap<IncomingMessage, Exchange>;
+  /** The copies for stale-if-error, when `stale` is on. */
+  readonly stale: StaleCache | undefined;
 }
 
 class AttemptFailed extends Error {
@@ -495,7 +497,7 @@ export class Exchange {
           return this.deliver(proxyRes);
         }
         const reason = this.reasonFor(result);
-        const stale = this.ctx.extras.stale;
+        const stale = this.ctx.stale;
         if (stale !== undefined && !this.staleMissed) return this.answerStale(stale, result, failure, reason);
         this.ctx.emit.giveUp({
           upstream: this.upstreamName,
@@ -587,7 +589,7 @@ export class Exchange {
       // everything buffered and ends the response, which frees its socket for the next request.
       const body = proxyRes.read() as Buffer | null;
       res.end(body);
-      this.ctx.extras.stale?.keep(req, proxyRes, body);
+      this.ctx.stale?.keep(req, proxyRes, body);
       return this.finish();
     }
     // A body of unknown length is a stream (SSE, long poll): send the head now, not with the first
@@ -605,7 +607,7 @@ export class Exchange {
     // Not pipeline(): it would hand the upstream's error to `res`, which Koa reports as the app's.
     this.streaming = proxyRes; // from now on its errors cut the client's connection (Attempt.response)
     proxyRes.pipe(res);
-    this.ctx.extras.stale?.keep(req, proxyRes);
+    this.ctx.stale?.keep(req, proxyRes);
     this.finish();
   }
 

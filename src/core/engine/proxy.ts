@@ -32,6 +32,7 @@ import type { Responder } from '../answer/respond.js';
 import { TargetSet, type TargetState } from './targets.js';
 import { proxyUpgrade, type UpgradeContext, type WsServerLike } from './upgrade.js';
 import { Upstream, Upstreams } from './upstream.js';
+import { createStaleCache } from './stale.js';
 
 export { kHandled, type ExchangeHooks } from './exchange.js';
 
@@ -144,7 +145,8 @@ export function createProxyEngine(options: HpmOptions & Record<string, unknown>,
   const groupName = extras.targets?.map((t) => new URL(t.url).origin).join(',');
   const group = groupName === undefined ? undefined : new Upstream<AttemptResult>(groupName, extras, verdictOf, emit);
   const targets = groupName === undefined ? undefined : new TargetSet(extras.targets!, groupName, extras.outlier, extras.healthCheck, emit);
-  const ctx: EngineContext = { extras, emit, userHandlesResponse: options.selfHandleResponse === true, viaWeb, exchanges, targets };
+  const stale = extras.stale && createStaleCache(extras.stale);
+  const ctx: EngineContext = { extras, emit, userHandlesResponse: options.selfHandleResponse === true, viaWeb, exchanges, targets, stale };
   const upgrades: UpgradeContext = { extras, emit, targets, upstreamFor: (target) => group ?? upstreams.get(target), responder };
   const agents = options.agent
     ? undefined
