@@ -12,7 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Eta } from 'eta/core';
 import { logoSources, validateBrand } from './brand.js';
-import { interpolate, type Messages, type StatusMessages } from './i18n.js';
+import { interpolate, LANG_TAG, type Messages, type StatusMessages } from './i18n.js';
 import type { Brand, ErrorView } from '../types.js';
 
 export interface RendererOptions {
@@ -213,7 +213,7 @@ function fallbackPage(view: ErrorView, messages: Messages | undefined): Rendered
     const words = messages?.statuses?.[String(status) as keyof Messages['statuses']];
     const title = view.title || words?.title || 'Error';
     const detail = view.detail || words?.detail || '';
-    const lang = /^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$/.test(view.lang) ? view.lang : 'en';
+    const lang = LANG_TAG.test(view.lang) ? view.lang : 'en';
     const html =
       `<!doctype html>\n<html lang="${escapeHtml(lang)}">\n<head>\n<meta charset="utf-8">\n` +
       `<meta name="viewport" content="width=device-width, initial-scale=1">\n<meta name="robots" content="noindex">\n` +
