@@ -2,7 +2,7 @@
  * The words on an error page, per language. Plain text only: every string is escaped where it
  * is rendered, so a translation can never inject markup.
  */
-import { checkKeys, checkObject, fail, refuse } from '../validate.js';
+import { checkKeys, checkObject, fail } from '../validate.js';
 
 /** The words for one status. */
 export interface StatusMessages {
@@ -469,7 +469,7 @@ export function createCatalog(overrides?: Record<string, unknown>, option = 'loc
   if (overrides !== undefined) {
     checkObject(option, overrides, 'an object keyed by language tag');
     for (const [tag, override] of Object.entries(overrides)) {
-      if (!LANG_TAG.test(tag)) refuse(`${option}.${tag}`, "is not filed under a BCP 47 language tag such as 'pt-BR'");
+      if (!LANG_TAG.test(tag)) fail(option, "an object keyed by BCP 47 language tags such as 'pt-BR'", tag);
       const key = tag.toLowerCase();
       const base = table.get(key) ?? en;
       table.set(key, mergeLanguage(base, override, base === en && key !== 'en' ? tag : base.lang, option));
