@@ -4,6 +4,7 @@
  */
 import { BUDGET_DEFAULTS, CIRCUIT_DEFAULTS, HEALTH_CHECK_DEFAULTS, OUTLIER_DEFAULTS, PROXY_DEFAULTS, STALE_DEFAULTS } from './defaults.js';
 import type { GatewayHooks } from './hooks.js';
+import { HOOK_OPTIONS } from './proxy-options.js';
 import type {
   CircuitOptions, NormalizedHealthCheck, NormalizedOutlier, NormalizedProxyExtras, NormalizedStale, RetryBudgetOptions, StaleStore,
 } from './proxy-options.js';
@@ -75,15 +76,11 @@ function normalizeStale(value: unknown): NormalizedStale | undefined {
   return Object.freeze({ maxBytes, maxEntryBytes, maxStale, store: o.store as StaleStore | undefined });
 }
 
-const HOOKS: readonly (keyof GatewayHooks)[] = [
-  'onRetry', 'onGiveUp', 'onCircuitOpen', 'onCircuitClose', 'onTargetEject', 'onTargetReturn', 'onStale', 'onRequestEnd', 'onAttemptEnd',
-];
-
 /** Validate the options `gatewayProxy` adds. http-proxy's `proxyTimeout` is taken as `responseTimeout`. */
 export function normalizeProxyExtras(o: Record<string, unknown>): NormalizedProxyExtras {
   if (typeof o !== 'object' || o === null) fail('options', 'an object with a `target` or `router`', o);
   const hooks: Record<string, unknown> = {};
-  for (const name of HOOKS) hooks[name] = checkHook(name, o[name]);
+  for (const name of HOOK_OPTIONS) hooks[name] = checkHook(name, o[name]);
   return Object.freeze({
     connectTimeout: checkCount('connectTimeout', or(o.connectTimeout, PROXY_DEFAULTS.connectTimeout), MAX_TIMER),
     responseTimeout: checkCount('responseTimeout', or(o.responseTimeout, or(o.proxyTimeout, PROXY_DEFAULTS.responseTimeout)), MAX_TIMER),

@@ -180,3 +180,24 @@ export interface NormalizedProxyExtras {
   readonly outlier: NormalizedOutlier | false;
   readonly healthCheck: NormalizedHealthCheck | undefined;
 }
+
+/** The hooks `gatewayProxy` takes. */
+export const HOOK_OPTIONS = [
+  'onRetry', 'onGiveUp', 'onCircuitOpen', 'onCircuitClose', 'onTargetEject', 'onTargetReturn', 'onStale', 'onRequestEnd', 'onAttemptEnd',
+] as const satisfies readonly (keyof GatewayHooks)[];
+
+/**
+ * Every option `gatewayProxy` adds, and http-proxy's `proxyTimeout` it takes over as
+ * `responseTimeout`: removed before the rest goes to http-proxy-middleware. (`logger` is shared
+ * with it and stays.)
+ */
+export const PROXY_OPTIONS = [
+  'retry', 'connectTimeout', 'responseTimeout', 'deadline', 'idleTimeout', 'budget', 'circuit', 'maxConcurrent', 'stale', 'errors',
+  'targets', 'outlier', 'healthCheck', ...HOOK_OPTIONS, 'proxyTimeout',
+] as const;
+
+// The list and the interface cannot drift apart: a key of GatewayProxyExtras missing above fails to compile.
+type Unlisted = Exclude<keyof GatewayProxyExtras, (typeof PROXY_OPTIONS)[number]>;
+const listed: [Unlisted] extends [never] ? true : Unlisted = true;
+void listed;
+

@@ -26,7 +26,7 @@ import {
 import { createEmitter } from '../observe/events.js';
 import { HandlerError } from './framing.js';
 import { verdictOf, Exchange, type AttemptResult, type EngineContext, type ExchangeHooks, type Req, type WebFn } from './exchange.js';
-import { normalizeProxyExtras, type NormalizedRetryPolicy } from '../options.js';
+import { normalizeProxyExtras, PROXY_OPTIONS, type NormalizedRetryPolicy } from '../options.js';
 import type { Duplex } from 'node:stream';
 import type { Responder } from '../answer/respond.js';
 import { TargetSet, type TargetState } from './targets.js';
@@ -53,13 +53,6 @@ export interface ProxyState {
   /** Each of `targets`, when given. */
   readonly targets?: readonly TargetState[];
 }
-
-/** Our options, removed before the rest goes to http-proxy-middleware. */
-const OWN_OPTIONS = [
-  'retry', 'connectTimeout', 'responseTimeout', 'deadline', 'idleTimeout', 'budget', 'circuit', 'maxConcurrent',
-  'errors', 'proxyTimeout', 'onRetry', 'onGiveUp', 'onCircuitOpen', 'onCircuitClose',
-  'targets', 'outlier', 'healthCheck', 'onTargetEject', 'onTargetReturn', 'stale', 'onStale', 'onRequestEnd', 'onAttemptEnd',
-];
 
 /** http-proxy-middleware checks only that a target exists; a wrong one would fail every request. */
 function checkTarget(target: unknown, router: unknown): void {
@@ -206,7 +199,7 @@ export function createProxyEngine(options: HpmOptions & Record<string, unknown>,
   const hpmOptions: Record<string, unknown> = { ...options, on, ejectPlugins: true, plugins };
   // http-proxy-middleware wants a target; each attempt sets its own.
   if (extras.targets !== undefined) hpmOptions.target = extras.targets[0]!.url;
-  for (const k of OWN_OPTIONS) delete hpmOptions[k];
+  for (const k of PROXY_OPTIONS) delete hpmOptions[k];
   const middleware: RequestHandler = createProxyMiddleware(hpmOptions as HpmOptions);
 
   return {
