@@ -41,7 +41,7 @@ export interface MaintenanceSwitch {
   state(): MaintenanceState;
 }
 
-/** A window being answered with, as the error sink needs it. */
+/** A window being answered with, as the Responder needs it. */
 export interface ActiveMaintenance {
   /** Epoch ms. */
   readonly until?: number;
