@@ -4,14 +4,17 @@
  * itself is what failed — nginx `error_page`, a CDN's or a load balancer's custom error pages.
  */
 import { mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
-import { STATUS_CODES } from 'node:http';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { validateBrand } from './core/answer/brand.js';
 import { createCatalog } from './core/answer/i18n.js';
+import { problemOf, represent } from './core/answer/formats.js';
 import { createRenderer } from './core/answer/render.js';
-import { EXTRA_STATUSES, GATEWAY_DEFAULTS } from './core/options.js';
+import { MAX_RETRY_AFTER } from './core/decide/retry-after.js';
+import { EXTRA_STATUSES, GATEWAY_DEFAULTS } from './core/defaults.js';
+import { checkMessage, checkUntil } from './core/normalize-gateway.js';
+import { checkCount, fail } from './core/validate.js';
 import type { BrandedStatus, ErrorView, ExtraStatus, GatewayStatus } from './core/types.js';
 
 const USAGE = `Usage: gateway-errors export --out <dir> [options]
@@ -69,17 +72,12 @@ export function exportPages(options: ExportOptions): string[] {
   const catalog = createCatalog(options.locales);
   const lang = options.lang ?? 'en';
   const known = catalog.languages.find((l) => l.toLowerCase() === lang.toLowerCase());
-  if (!known) throw new TypeError(`Unknown --lang '${lang}' (available: ${catalog.languages.join(', ')}).`);
-  if (options.retryAfter !== undefined && !(Number.isInteger(options.retryAfter) && options.retryAfter >= 0 && options.retryAfter <= 86400)) {
-    throw new TypeError('Expected --retry-after to be an integer number of seconds from 0 to 86400.');
-  }
+  if (!known) fail('--lang', `one of ${catalog.languages.join(', ')}`, lang);
+  if (options.retryAfter !== undefined) checkCount('--retry-after', options.retryAfter, MAX_RETRY_AFTER);
   const extra = options.extraStatuses ?? [];
-  if (!extra.every((s) => (EXTRA_STATUSES as readonly number[]).includes(s))) {
-    throw new TypeError(`Expected --extra-statuses to list statuses from ${EXTRA_STATUSES.join(', ')}, got ${extra.join(',')}.`);
-  }
-  const until = options.until === undefined ? undefined : options.until instanceof Date ? options.until.getTime() : Date.parse(options.until);
-  if (until !== undefined && Number.isNaN(until)) throw new TypeError("Expected --until to be a date such as '2026-12-07T14:00:00Z'.");
-  if (options.message !== undefined && options.message.length > 500) throw new TypeError('Expected --message to be at most 500 characters.');
+  if (!extra.every((s) => (EXTRA_STATUSES as readonly number[]).includes(s))) fail('--extra-statuses', `a list of statuses from ${EXTRA_STATUSES.join(', ')}`, extra);
+  const until = options.until === undefined ? undefined : checkUntil('--until', options.until);
+  if (options.message !== undefined) checkMessage('--message', options.message);
   // A static file must never silently ship the plain fallback page: fail the export instead.
   let failure: unknown;
   const renderer = createRenderer({
@@ -122,34 +120,15 @@ export function exportPages(options: ExportOptions): string[] {
       idempotent: true,
       lang: messages.lang,
     };
-    const { html, csp } = renderer.page(view, messages);
-    if (failure !== undefined) {
-      throw new Error(`gateway-errors: the ${name} template failed: ${String(failure)}`, { cause: failure });
+    for (const format of ['html', 'json'] as const) {
+      const { headers: own, text } = represent(format, view, messages, renderer);
+      if (failure !== undefined) {
+        throw new Error(`gateway-errors: the ${name} template failed: ${String(failure)}`, { cause: failure });
+      }
+      // The same answer the middleware gives, read by people: the JSON indented.
+      files.set(`${name}.${format}`, format === 'json' ? `${JSON.stringify(problemOf(view), null, 2)}\n` : text);
+      headers[`${name}.${format}`] = Object.fromEntries(Object.entries(own).map(([k, v]) => [titleCase(k), v]));
     }
-    const common = {
-      'Cache-Control': 'no-store',
-      'Content-Language': messages.lang,
-      ...(retryAfter !== undefined && { 'Retry-After': String(retryAfter) }),
-    };
-    files.set(`${name}.html`, html);
-    headers[`${name}.html`] = {
-      'Content-Type': 'text/html; charset=utf-8',
-      'Content-Security-Policy': csp,
-      'X-Robots-Tag': 'noindex',
-      ...common,
-    };
-    // RFC 9457: with type about:blank the title is the status's reason phrase.
-    const problem = {
-      type: 'about:blank',
-      title: STATUS_CODES[status],
-      status,
-      detail: words.detail,
-      ...(options.requestId && { requestId: options.requestId }),
-      ...(retryAfter !== undefined && { retryAfter }),
-      ...(view.maintenance && { maintenance: view.maintenance }),
-    };
-    files.set(`${name}.json`, `${JSON.stringify(problem, null, 2)}\n`);
-    headers[`${name}.json`] = { 'Content-Type': 'application/problem+json; charset=utf-8', ...common };
   }
   files.set('headers.json', `${JSON.stringify(headers, null, 2)}\n`);
 
@@ -161,6 +140,11 @@ export function exportPages(options: ExportOptions): string[] {
     written.push(file);
   }
   return written;
+}
+
+/** `content-security-policy` -> `Content-Security-Policy`, as server configurations spell them. */
+function titleCase(name: string): string {
+  return name.replace(/(^|-)([a-z])/g, (_, dash: string, c: string) => dash + c.toUpperCase());
 }
 
 function readJson(file: string, flag: string): unknown {
@@ -240,7 +224,7 @@ export function main(argv: readonly string[], io: Io = { out: (t) => process.std
     io.out(`${written.map((file) => `wrote ${file}`).join('\n')}\n`);
     return 0;
   } catch (error) {
-    io.err(`gateway-errors export: ${(error as Error).message}\n`);
+    io.err(`gateway-errors export: ${(error as Error).message.replace(/^gateway-errors: /, '')}\n`);
     return 1;
   }
 }

@@ -50,10 +50,9 @@ export {
   type GatewayHooks,
   type GatewayLogger,
 } from './core/observe/events.js';
-export { BUDGET_DEFAULTS, type RetryBudgetOptions } from './core/engine/budget.js';
-export { STALE_DEFAULTS, type StaleEntry, type StaleOptions, type StaleStore } from './core/engine/stale.js';
-export { CIRCUIT_DEFAULTS, type CircuitOptions } from './core/engine/circuit.js';
-export { HEALTH_CHECK_DEFAULTS, OUTLIER_DEFAULTS, type HealthCheckOptions, type OutlierOptions, type TargetSpec, type TargetState } from './core/engine/targets.js';
+export { BUDGET_DEFAULTS, CIRCUIT_DEFAULTS, HEALTH_CHECK_DEFAULTS, OUTLIER_DEFAULTS, STALE_DEFAULTS } from './core/defaults.js';
+export type { CircuitOptions, HealthCheckOptions, OutlierOptions, RetryBudgetOptions, StaleEntry, StaleOptions, StaleStore, TargetSpec } from './core/proxy-options.js';
+export type { TargetState } from './core/engine/targets.js';
 export type { ProxyState } from './core/engine/proxy.js';
 export { METRICS, DURATION_BUCKETS } from './core/observe/metrics.js';
 export type { MaintenanceOptions, MaintenanceState, MaintenanceSwitch, MaintenanceWindow } from './core/answer/maintenance.js';

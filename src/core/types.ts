@@ -40,7 +40,7 @@ export type ProxyErrorType =
 export interface Failure<S extends BrandedStatus = GatewayStatus> {
   /**
    * 502, 503 or 504. `Failure<BrandedStatus>` also allows a handler's own 429 or 500 (when listed
-   * in `extraStatuses`), never an upstream failure: what the error sink takes.
+   * in `extraStatuses`), never an upstream failure: what the Responder takes.
    */
   readonly status: S;
   /** RFC 9209 error type when the failure is ours to name. */

@@ -9,7 +9,7 @@ import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CHANNELS, type StaleEvent } from '../../src/core/observe/events.js';
-import type { StaleEntry, StaleStore } from '../../src/core/engine/stale.js';
+import type { StaleEntry, StaleStore } from '../../src/core/proxy-options.js';
 import { expressMount, koaMount, type Mount, type MountedApp } from '../support/apps.js';
 import { delay, send } from '../support/client.js';
 

@@ -145,7 +145,7 @@ describe('gateway-errors export', () => {
     const cases: [string[], RegExp][] = [
       [['--brand', path.join(dir, 'missing.json')], /Cannot read --brand file/],
       [['--brand', path.join(dir, 'bad.json')], /not valid JSON/],
-      [['--lang', 'tlh'], /Unknown --lang 'tlh' \(available: en, es, de, fr, ja\)/],
+      [['--lang', 'tlh'], /`--lang` must be one of en, es, de, fr, ja, got "tlh"/],
       [['--retry-after', '1.5'], /--retry-after/],
     ];
     for (const [args, message] of cases) {

@@ -3,7 +3,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { normalizeProxyExtras } from '../../src/core/options.js';
-import { STALE_DEFAULTS, memoryStore, type StaleEntry } from '../../src/core/engine/stale.js';
+import { memoryStore } from '../../src/core/engine/stale.js';
+import { STALE_DEFAULTS } from '../../src/core/defaults.js';
+import type { StaleEntry } from '../../src/core/proxy-options.js';
 
 describe('stale option', () => {
   it('is off unless asked for: no store, nothing for the exchange to call', () => {

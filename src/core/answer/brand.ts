@@ -4,6 +4,7 @@
  * wrong value fails when the app starts, naming the option.
  */
 import type { Brand } from '../types.js';
+import { checkKeys, checkObject, fail } from '../validate.js';
 
 type Colors = NonNullable<Brand['colors']>;
 
@@ -27,20 +28,16 @@ const BARE_EMAIL = /^[^\s@/:]+@[^\s@/:]+\.[^\s@/:]+$/;
 const MAX_TEXT = 500;
 const MAX_INLINE_LOGO = 64 * 1024;
 
-function fail(name: string, expected: string): never {
-  throw new TypeError(`Expected \`${name}\` to be ${expected}.`);
-}
-
 function text(value: unknown, name: string): string {
   if (typeof value !== 'string' || value.trim() === '' || value.length > MAX_TEXT) {
-    fail(name, `a non-empty string of at most ${MAX_TEXT} characters`);
+    fail(name, `a non-empty string of at most ${MAX_TEXT} characters`, value);
   }
   return value;
 }
 
 function color(value: unknown, name: string): string {
   if (typeof value !== 'string' || !CSS_COLOR.test(value.trim())) {
-    fail(name, 'a CSS colour such as #1a73e8, rgb(26, 115, 232), hsl(217 80% 51%) or rebeccapurple');
+    fail(name, 'a CSS colour such as #1a73e8, rgb(26, 115, 232), hsl(217 80% 51%) or rebeccapurple', value);
   }
   return value.trim();
 }
@@ -50,7 +47,7 @@ function link(value: unknown, name: string, allowMailto: boolean): string {
   const expected = allowMailto
     ? 'an http(s) URL, a mailto: address or a relative path'
     : 'an http(s) URL or a relative path';
-  if (typeof value !== 'string' || value === '' || UNSAFE_URL_CHARS.test(value)) fail(name, expected);
+  if (typeof value !== 'string' || value === '' || UNSAFE_URL_CHARS.test(value)) fail(name, expected, value);
   if (allowMailto && BARE_EMAIL.test(value)) return `mailto:${value}`;
   const scheme = SCHEME.exec(value)?.[1]?.toLowerCase();
   if (scheme === undefined) return value;
@@ -58,11 +55,11 @@ function link(value: unknown, name: string, allowMailto: boolean): string {
     try {
       return new URL(value).href;
     } catch {
-      fail(name, expected);
+      fail(name, expected, value);
     }
   }
   if (scheme === 'mailto' && allowMailto) return value;
-  return fail(name, expected);
+  return fail(name, expected, value);
 }
 
 /**
@@ -72,11 +69,11 @@ function link(value: unknown, name: string, allowMailto: boolean): string {
  */
 function logo(value: unknown, name: string): string {
   const expected = 'an http(s) URL, a relative path, a data:image/... URL or an inline <svg> string';
-  if (typeof value !== 'string' || value.trim() === '') fail(name, expected);
+  if (typeof value !== 'string' || value.trim() === '') fail(name, expected, value);
   const trimmed = value.trim();
   if (/^<svg[\s>]/i.test(trimmed)) {
-    if (!/<\/svg>$/i.test(trimmed)) fail(name, 'an inline <svg> string ending in </svg>');
-    if (trimmed.length > MAX_INLINE_LOGO) fail(name, `an inline <svg> of at most ${MAX_INLINE_LOGO / 1024} KB`);
+    if (!/<\/svg>$/i.test(trimmed)) fail(name, 'an inline <svg> string ending in </svg>', value);
+    if (trimmed.length > MAX_INLINE_LOGO) fail(name, `an inline <svg> of at most ${MAX_INLINE_LOGO / 1024} KB`, value);
     // An SVG document loaded as an image renders only with its namespace declared.
     const svg = /^<svg[^>]*\sxmlns\s*=/i.test(trimmed)
       ? trimmed
@@ -84,18 +81,10 @@ function logo(value: unknown, name: string): string {
     return `data:image/svg+xml;base64,${Buffer.from(svg, 'utf8').toString('base64')}`;
   }
   if (/^data:/i.test(trimmed)) {
-    if (!/^data:image\/[a-z0-9.+-]+(?:;[a-z0-9=.+-]+)*,[^\s"'<>`\\]*$/i.test(trimmed)) fail(name, expected);
+    if (!/^data:image\/[a-z0-9.+-]+(?:;[a-z0-9=.+-]+)*,[^\s"'<>`\\]*$/i.test(trimmed)) fail(name, expected, value);
     return trimmed;
   }
   return link(trimmed, name, false);
-}
-
-function rejectUnknown(value: Record<string, unknown>, known: readonly string[], prefix: string): void {
-  for (const key of Object.keys(value)) {
-    if (!known.includes(key)) {
-      throw new TypeError(`Unknown option \`${prefix}.${key}\` (expected one of ${known.join(', ')}).`);
-    }
-  }
 }
 
 /**
@@ -104,9 +93,8 @@ function rejectUnknown(value: Record<string, unknown>, known: readonly string[],
  */
 export function validateBrand(brand: unknown, option = 'brand'): Brand {
   if (brand === undefined) return Object.freeze({});
-  if (typeof brand !== 'object' || brand === null || Array.isArray(brand)) fail(option, 'an object');
-  const input = brand as Record<string, unknown>;
-  rejectUnknown(input, BRAND_KEYS, option);
+  const input = checkObject(option, brand);
+  checkKeys(option, input, BRAND_KEYS);
 
   const out: Brand = {};
   if (input.name !== undefined) out.name = text(input.name, `${option}.name`);
@@ -116,12 +104,11 @@ export function validateBrand(brand: unknown, option = 'brand'): Brand {
   if (input.support !== undefined) out.support = link(input.support, `${option}.support`, true);
   if (input.home !== undefined) out.home = link(input.home, `${option}.home`, false);
   if (input.colors !== undefined) {
-    const colors = input.colors;
-    if (typeof colors !== 'object' || colors === null || Array.isArray(colors)) fail(`${option}.colors`, 'an object');
-    rejectUnknown(colors as Record<string, unknown>, COLOR_KEYS, `${option}.colors`);
+    const colors = checkObject(`${option}.colors`, input.colors);
+    checkKeys(`${option}.colors`, colors, COLOR_KEYS);
     const checked: Colors = {};
     for (const key of COLOR_KEYS) {
-      const value = (colors as Record<string, unknown>)[key];
+      const value = colors[key];
       if (value !== undefined) checked[key] = color(value, `${option}.colors.${key}`);
     }
     out.colors = Object.freeze(checked);

@@ -2,6 +2,7 @@
  * The words on an error page, per language. Plain text only: every string is escaped where it
  * is rendered, so a translation can never inject markup.
  */
+import { checkKeys, checkObject, fail } from '../validate.js';
 
 /** The words for one status. */
 export interface StatusMessages {
@@ -401,8 +402,8 @@ export interface Catalog {
   get(lang: string): Messages;
 }
 
-// A pragmatic BCP 47 shape check: enough to keep garbage out of `<html lang>` and headers.
-const LANG_TAG = /^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$/;
+/** A pragmatic BCP 47 shape check: enough to keep garbage out of `<html lang>` and headers. */
+export const LANG_TAG = /^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$/;
 
 const STATUS_KEYS: readonly StatusKey[] = ['502', '503', '504', '429', '500'];
 const MAINTENANCE_FIELDS: readonly (keyof MaintenanceMessages)[] = ['title', 'headline', 'detail', 'until', 'overrun'];
@@ -412,53 +413,36 @@ const TEXT_KEYS = (Object.keys(en) as (keyof Messages)[]).filter(
     key !== 'lang' && key !== 'statuses' && key !== 'maintenance',
 );
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 function expectString(value: unknown, name: string): string {
-  if (typeof value !== 'string') {
-    throw new TypeError(`Expected \`${name}\` to be a string, got ${value === null ? 'null' : typeof value}.`);
-  }
+  if (typeof value !== 'string') fail(name, 'a string', value);
   return value;
 }
 
 /** Merge one language's deep-partial override onto a base, naming the first bad key. */
 function mergeLanguage(base: Messages, override: unknown, lang: string, option: string): Messages {
   const where = `${option}.${lang}`;
-  if (!isPlainObject(override)) throw new TypeError(`Expected \`${where}\` to be an object of messages.`);
+  checkObject(where, override, 'an object of messages');
   const merged: Messages = { ...base, lang, statuses: { ...base.statuses } };
-  for (const [key, value] of Object.entries(override)) {
+  for (const [key, value] of Object.entries(override as Record<string, unknown>)) {
     if (key === 'lang') {
       // The catalog key is the language; a contradicting `lang` would mislabel the page.
       if (value !== undefined && expectString(value, `${where}.lang`).toLowerCase() !== lang.toLowerCase()) {
-        throw new TypeError(`Expected \`${where}.lang\` to be '${lang}' (the key it is filed under).`);
+        fail(`${where}.lang`, `'${lang}' (the key it is filed under)`, value);
       }
     } else if (key === 'statuses') {
-      if (!isPlainObject(value)) throw new TypeError(`Expected \`${where}.statuses\` to be an object.`);
-      for (const [status, words] of Object.entries(value)) {
-        if (!(STATUS_KEYS as readonly string[]).includes(status)) {
-          throw new TypeError(`Unknown key \`${where}.statuses.${status}\` (expected one of ${STATUS_KEYS.join(', ')}).`);
-        }
-        if (!isPlainObject(words)) throw new TypeError(`Expected \`${where}.statuses.${status}\` to be an object.`);
+      checkKeys(`${where}.statuses`, checkObject(`${where}.statuses`, value), STATUS_KEYS);
+      for (const [status, words] of Object.entries(value as Record<string, unknown>)) {
+        checkKeys(`${where}.statuses.${status}`, checkObject(`${where}.statuses.${status}`, words), STATUS_FIELDS);
         const next = { ...merged.statuses[status as StatusKey] };
-        for (const [field, text] of Object.entries(words)) {
-          if (!(STATUS_FIELDS as readonly string[]).includes(field)) {
-            throw new TypeError(
-              `Unknown key \`${where}.statuses.${status}.${field}\` (expected one of ${STATUS_FIELDS.join(', ')}).`,
-            );
-          }
+        for (const [field, text] of Object.entries(words as Record<string, unknown>)) {
           next[field as keyof StatusMessages] = expectString(text, `${where}.statuses.${status}.${field}`);
         }
         merged.statuses[status as StatusKey] = next;
       }
     } else if (key === 'maintenance') {
-      if (!isPlainObject(value)) throw new TypeError(`Expected \`${where}.maintenance\` to be an object.`);
+      checkKeys(`${where}.maintenance`, checkObject(`${where}.maintenance`, value), MAINTENANCE_FIELDS);
       const next = { ...merged.maintenance };
-      for (const [field, text] of Object.entries(value)) {
-        if (!(MAINTENANCE_FIELDS as readonly string[]).includes(field)) {
-          throw new TypeError(`Unknown key \`${where}.maintenance.${field}\` (expected one of ${MAINTENANCE_FIELDS.join(', ')}).`);
-        }
+      for (const [field, text] of Object.entries(value as Record<string, unknown>)) {
         next[field as keyof MaintenanceMessages] = expectString(text, `${where}.maintenance.${field}`);
       }
       merged.maintenance = next;
@@ -466,7 +450,7 @@ function mergeLanguage(base: Messages, override: unknown, lang: string, option: 
       (merged as unknown as Record<string, string>)[key] = expectString(value, `${where}.${key}`);
     } else {
       // Loud on typos: a misspelt key would otherwise silently show English.
-      throw new TypeError(`Unknown key \`${where}.${key}\`.`);
+      checkKeys(where, { [key]: value }, ['lang', 'statuses', 'maintenance', ...TEXT_KEYS]);
     }
   }
   return deepFreeze(merged);
@@ -483,11 +467,9 @@ export function createCatalog(overrides?: Record<string, unknown>, option = 'loc
   const table = new Map<string, Messages>();
   for (const [lang, messages] of Object.entries(BUILTIN_LOCALES)) table.set(lang, messages);
   if (overrides !== undefined) {
-    if (!isPlainObject(overrides)) throw new TypeError(`Expected \`${option}\` to be an object keyed by language tag.`);
+    checkObject(option, overrides, 'an object keyed by language tag');
     for (const [tag, override] of Object.entries(overrides)) {
-      if (!LANG_TAG.test(tag)) {
-        throw new TypeError(`Expected \`${option}\` key '${tag}' to be a BCP 47 language tag such as 'pt-BR'.`);
-      }
+      if (!LANG_TAG.test(tag)) fail(option, "an object keyed by BCP 47 language tags such as 'pt-BR'", tag);
       const key = tag.toLowerCase();
       const base = table.get(key) ?? en;
       table.set(key, mergeLanguage(base, override, base === en && key !== 'en' ? tag : base.lang, option));

@@ -14,38 +14,11 @@
  * @see https://developers.google.com/search/blog/2011/01/how-to-deal-with-planned-site-downtime
  */
 import { createMaintenanceEmitter, type MaintenanceEmitter } from '../observe/events.js';
-import { normalizeMaintenanceWindow, type NormalizedGatewayOptions, type NormalizedWindow } from '../options.js';
+import { normalizeMaintenanceWindow, type MaintenanceWindow, type NormalizedGatewayOptions, type NormalizedWindow } from '../options.js';
 import { MAX_RETRY_AFTER } from '../decide/retry-after.js';
 
-/** One maintenance window: what `gateway.maintenance.start()` takes. */
-export interface MaintenanceWindow {
-  /**
-   * The announced end: a Date or a date string (ISO 8601). Retry-After counts down to it and the
-   * page shows it in the visitor's language and time zone. Maintenance does not end by itself.
-   */
-  until?: Date | string;
-  /** Your own words for the page, the JSON (`maintenance.message`) and the text answer. Plain text. */
-  message?: string;
-  /** Seconds sent as Retry-After instead of the countdown to `until` (0-86400). */
-  retryAfter?: number;
-}
-
-/** The `maintenance` option of `gatewayErrors()`. */
-export interface MaintenanceOptions<TReq = unknown> extends MaintenanceWindow {
-  /** Start in maintenance, with the window given next to it. @default false */
-  active?: boolean;
-  /**
-   * Paths that go through as usual: exact (`'/healthz'`), or a prefix (`'/status/*'` lets
-   * `/status` and everything under `/status/` through). Matched on the path as sent, without
-   * the query string. @default []
-   */
-  allow?: readonly string[];
-  /**
-   * Requests that go through as usual (staff by IP, header or cookie). Receives Express's `req`
-   * or Koa's `ctx`. A predicate that throws counts as false: the visitor gets the maintenance page.
-   */
-  bypass?: (req: TReq) => boolean;
-}
+// The options are declared with the others, at the base.
+export type { MaintenanceOptions, MaintenanceWindow } from '../options.js';
 
 /** What `gateway.maintenance.state()` reports. Plain data, safe to serve as JSON from an admin route. */
 export interface MaintenanceState {
@@ -68,7 +41,7 @@ export interface MaintenanceSwitch {
   state(): MaintenanceState;
 }
 
-/** A window being answered with, as the error sink needs it. */
+/** A window being answered with, as the Responder needs it. */
 export interface ActiveMaintenance {
   /** Epoch ms. */
   readonly until?: number;

@@ -1,24 +1,27 @@
 /**
- * The single error sink: one classified failure in, one finished reply out (status, headers,
- * negotiated body). Adapters only write what this returns; they never build error answers.
+ * The Responder: one classified failure in, one finished reply out (status, headers, negotiated
+ * body). Adapters only write what this returns; they never build error answers.
  */
-import { STATUS_CODES } from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
 import { validateBrand } from './brand.js';
-import { createCatalog, interpolate, type Catalog, type Messages, type StatusKey } from './i18n.js';
+import { createCatalog, type Catalog, type Messages, type StatusKey } from './i18n.js';
 import { negotiateFormat, negotiateLanguage } from './negotiate.js';
 import { isReplayable, normalizeGateway, type GatewayErrorsOptions, type NormalizedGatewayOptions } from '../options.js';
 import { createRenderer, type Renderer } from './render.js';
 import { requestIdFrom } from './request-id.js';
-import { formatRetryAfter, parseRetryAfter } from '../decide/retry-after.js';
+import { formatRetryAfter } from '../decide/retry-after.js';
+import { isGatewayStatus, statusFailure } from '../decide/classify.js';
 import type { ActiveMaintenance } from './maintenance.js';
 import { hintsFor } from './diagnose.js';
-import type { Brand, BrandedStatus, Diagnosis, DiagnosisRecord, ErrorView, Failure, GatewayStatus, Reply } from '../types.js';
+import { represent } from './formats.js';
+import type { Brand, BrandedStatus, Diagnosis, DiagnosisRecord, ErrorView, Failure, Reply } from '../types.js';
 
-/** What the sink needs to know about the request. */
+export { isGatewayStatus } from '../decide/classify.js';
+
 /** Set on a response whose answer this library already decided; the status interceptor leaves it alone. */
 export const kHandled = Symbol.for('gateway-errors.handled');
 
+/** What the Responder needs to know about the request. */
 export interface RequestFacts {
   readonly method: string;
   readonly headers: IncomingHttpHeaders;
@@ -30,7 +33,7 @@ export interface RequestFacts {
   readonly diagnosis?: () => DiagnosisRecord;
 }
 
-/** A configured sink: everything costly (templates, catalog, brand checks) is done once here. */
+/** A configured Responder: everything costly (templates, catalog, brand checks) is done once here. */
 export interface Responder {
   readonly options: NormalizedGatewayOptions;
   /** Build the answer for a failure. Never throws. */
@@ -46,14 +49,9 @@ export interface Responder {
   passthroughHeaders(failure: Failure<BrandedStatus>, facts: RequestFacts): Record<string, string | undefined>;
 }
 
-/**
- * A handler's own answer (502/503/504, or a listed 429/500), no upstream involved: only its
- * Retry-After, when valid, is kept. A 429 turned the request away unprocessed (RFC 6585), so
- * even a POST is safe to send again: the page must not say it may have gone through.
- */
+/** A handler's own answer (502/503/504, or a listed 429/500), no upstream involved: see {@link statusFailure}. */
 export function handlerFailure(status: BrandedStatus, retryAfterHeader: unknown): Failure<BrandedStatus> {
-  const retryAfter = parseRetryAfter(retryAfterHeader);
-  return { status, retryable: false, ...(retryAfter !== undefined && { retryAfter }), ...(status === 429 && { unsent: true }) };
+  return statusFailure(status, retryAfterHeader, 'handler');
 }
 
 /** Set `headers` on a Node response; a name mapped to `undefined` is removed. */
@@ -68,20 +66,6 @@ export function applyHeaders(res: { setHeader(k: string, v: string): unknown; re
 export function requestFacts(method: string | undefined, headers: IncomingHttpHeaders, subject?: unknown): RequestFacts {
   const m = method ?? 'GET';
   return { method: m, headers, idempotent: isReplayable(m, headers, false), ...(subject !== undefined && { subject }) };
-}
-
-const GATEWAY_STATUSES: ReadonlySet<number> = new Set([502, 503, 504]);
-
-/** True for 502, 503 and 504: the statuses this library owns. */
-export function isGatewayStatus(status: number): status is GatewayStatus {
-  return GATEWAY_STATUSES.has(status);
-}
-
-/** RFC 9457 `type` for a classified failure: the RFC 9209 section that defines it. */
-function problemType(failure: Failure<BrandedStatus>): string {
-  return failure.error === undefined
-    ? 'about:blank'
-    : `https://www.rfc-editor.org/rfc/rfc9209#name-${failure.error.replaceAll('_', '-')}`;
 }
 
 /** RFC 8941 sf-string, for the Proxy-Status `details` parameter. */
@@ -101,7 +85,7 @@ function upstreamDetails(cause: unknown): { code?: string; message?: string } | 
   }
 }
 
-/** Create the sink for one `gatewayErrors()` configuration. Throws at setup on bad options. */
+/** Create the Responder for one `gatewayErrors()` configuration. Throws at setup on bad options. */
 export function createResponder(input?: GatewayErrorsOptions<never>, prefix?: string): Responder {
   const options = normalizeGateway(input, prefix ?? 'options');
   const at = (key: string) => (prefix === undefined ? key : `${prefix}.${key}`);
@@ -114,14 +98,11 @@ export function createResponder(input?: GatewayErrorsOptions<never>, prefix?: st
     return failure.status === 503 ? options.retryAfter : undefined;
   }
 
-  function proxyStatus(failure: Failure<BrandedStatus>): string | undefined {
+  /** The error code goes in `details` with `expose`, and always in the owner's view. */
+  function proxyStatus(failure: Failure<BrandedStatus>, details = options.expose): string | undefined {
     if (failure.error !== undefined) {
-      let value = `${options.proxyName}; error=${failure.error}`;
-      if (options.expose) {
-        const d = upstreamDetails(failure.cause);
-        if (d?.code) value += `; details=${sfString(d.code)}`;
-      }
-      return value;
+      const code = details ? upstreamDetails(failure.cause)?.code : undefined;
+      return `${options.proxyName}; error=${failure.error}${code ? `; details=${sfString(code)}` : ''}`;
     }
     if (failure.receivedStatus !== undefined) return `${options.proxyName}; received-status=${failure.receivedStatus}`;
     return undefined;
@@ -143,11 +124,9 @@ export function createResponder(input?: GatewayErrorsOptions<never>, prefix?: st
     }
     const record = facts.diagnosis?.();
     const cause = upstreamDetails(failure.cause);
-    let proxyStatus = `${options.proxyName}; ${failure.error !== undefined ? `error=${failure.error}` : `received-status=${failure.receivedStatus}`}`;
-    if (failure.error !== undefined && cause?.code) proxyStatus += `; details=${sfString(cause.code)}`;
     return {
       ...record,
-      proxyStatus,
+      proxyStatus: proxyStatus(failure, true)!,
       ...(cause !== undefined && Object.keys(cause).length > 0 && { cause }),
       hints: hintsFor(failure.error, failure.receivedStatus, record?.circuit),
     };
@@ -185,38 +164,6 @@ export function createResponder(input?: GatewayErrorsOptions<never>, prefix?: st
     };
   }
 
-  function body(format: 'json' | 'text', v: ErrorView, messages: Messages): string {
-    if (format === 'json') {
-      return JSON.stringify({
-        type: v.proxyStatus === undefined ? 'about:blank' : problemType({ status: v.status, error: v.proxyStatus, retryable: false }),
-        title: STATUS_CODES[v.status],
-        status: v.status,
-        detail: v.detail,
-        ...(v.proxyStatus !== undefined && { proxyStatus: v.proxyStatus }),
-        ...(v.receivedStatus !== undefined && { receivedStatus: v.receivedStatus }),
-        requestId: v.requestId,
-        ...(v.retryAfter !== undefined && { retryAfter: v.retryAfter }),
-        ...(!v.idempotent && { mayHaveGoneThrough: true }),
-        ...(v.upstream && { upstream: v.upstream }),
-        ...(v.maintenance && { maintenance: v.maintenance }),
-        ...(v.diagnosis && { diagnosis: v.diagnosis }),
-      });
-    }
-    const lines = [`${v.status} ${v.title}`, '', v.detail];
-    if (v.maintenance?.until !== undefined) {
-      lines.push(Date.parse(v.maintenance.until) > Date.now() ? interpolate(messages.maintenance.until, { time: v.maintenance.until }) : messages.maintenance.overrun);
-    }
-    if (v.maintenance?.message !== undefined) lines.push('', v.maintenance.message);
-    if (!v.idempotent) lines.push(messages.mayHaveGoneThrough);
-    else if (v.retryAfter !== undefined) {
-      lines.push(v.retryAfter <= 1 ? messages.retryNow : interpolate(messages.retryIn, { seconds: v.retryAfter }));
-    }
-    lines.push('', `${messages.reference}: ${v.requestId}`);
-    if (v.upstream) lines.push(`Upstream: ${v.upstream.code ?? ''} ${v.upstream.message ?? ''}`.trimEnd());
-    if (v.diagnosis) lines.push('', ...diagnosisText(v.diagnosis));
-    return `${lines.join('\n')}\n`;
-  }
-
   /** Every branded answer is assembled here: negotiation, headers, body. */
   function answer(failure: Failure<BrandedStatus>, facts: RequestFacts, maintenance?: ActiveMaintenance): Reply {
     const requestId = requestIdFrom(facts.headers['x-request-id']);
@@ -234,28 +181,12 @@ export function createResponder(input?: GatewayErrorsOptions<never>, prefix?: st
         },
       };
     }
-    const headers = commonHeaders(failure, requestId);
-    headers['cache-control'] = 'no-store';
-    headers.vary = 'Accept, Accept-Language';
-    headers['x-content-type-options'] = 'nosniff';
-    let text: string;
-    if (format === 'html') {
-      const page = renderer.page(v, messages);
-      text = page.html;
-      headers['content-type'] = 'text/html; charset=utf-8';
-      headers['content-security-policy'] = page.csp;
-      headers['x-robots-tag'] = 'noindex';
-    } else if (format === 'json') {
-      text = body('json', v, messages);
-      headers['content-type'] = 'application/problem+json; charset=utf-8';
-    } else {
-      text = body('text', v, messages);
-      headers['content-type'] = 'text/plain; charset=utf-8';
-    }
-    headers['content-language'] = messages.lang;
-    headers['content-length'] = String(Buffer.byteLength(text));
+    const { headers, text } = represent(format, v, messages, renderer);
+    const ps = proxyStatus(failure);
+    const all: Record<string, string> = { 'x-request-id': requestId, ...(ps !== undefined && { 'proxy-status': ps }), vary: 'Accept, Accept-Language', ...headers };
+    all['content-length'] = String(Buffer.byteLength(text));
     const head = facts.method.toUpperCase() === 'HEAD';
-    return { status: failure.status, headers, body: head ? undefined : text };
+    return { status: failure.status, headers: all, body: head ? undefined : text };
   }
 
   return {
@@ -274,24 +205,9 @@ export function createResponder(input?: GatewayErrorsOptions<never>, prefix?: st
   };
 }
 
-/** The owner's view as plain text lines (the page has its own template, diagnosis.eta). */
-function diagnosisText(d: Diagnosis): string[] {
-  const lines = ['Diagnosis (shown only to requests `diagnose` allows)'];
-  if (d.upstream !== undefined) lines.push(`Upstream: ${d.upstream}${d.target !== undefined && d.target !== d.upstream ? ` (last target ${d.target})` : ''}`);
-  if (d.proxyStatus !== undefined) lines.push(`Proxy-Status: ${d.proxyStatus}`);
-  if (d.cause?.message !== undefined) lines.push(`Cause: ${d.cause.code ?? ''} ${d.cause.message}`.replace('  ', ' '));
-  for (const a of d.attempts ?? []) lines.push(`Attempt ${a.attempt}: ${a.target} ${a.result}${a.status !== undefined ? ` ${a.status}` : ''} after ${a.ms} ms`);
-  if (d.reason !== undefined) lines.push(`No further attempt: ${d.reason}`);
-  if (d.elapsed !== undefined) lines.push(`Elapsed: ${d.elapsed} ms`);
-  if (d.circuit !== undefined) lines.push(`Circuit: ${d.circuit}`);
-  for (const t of d.targets ?? []) lines.push(`Target ${t.url}: ${t.healthy ? 'healthy' : `not healthy${t.ejectedUntil ? ` (ejected until ${t.ejectedUntil})` : ''}`}, ${t.consecutiveFailures} failures in a row`);
-  if (d.hints.length > 0) lines.push('What to check:', ...d.hints.map((h) => `- ${h}`));
-  return lines;
-}
-
 let defaultResponder: Responder | undefined;
 
-/** The sink with all defaults, for a `gatewayProxy` used without `gatewayErrors()`. Built on first use. */
+/** The Responder with all defaults, for a `gatewayProxy` used without `gatewayErrors()`. Built on first use. */
 export function defaultResponderInstance(): Responder {
   return (defaultResponder ??= createResponder());
 }

@@ -21,12 +21,9 @@ const DELTA_SECONDS = /^[0-9]+$/;
  * `Sun, 06 Nov 1994 08:49:37 GMT`. Case-sensitive, as the grammar is.
  * @see https://www.rfc-editor.org/rfc/rfc9110#section-5.6.7
  */
-const IMF_FIXDATE =
-  /^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), ([0-9]{2}) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) ([0-9]{4}) ([0-9]{2}):([0-9]{2}):([0-9]{2}) GMT$/;
+const IMF_FIXDATE = /^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), ([0-9]{2}) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) ([0-9]{4}) ([0-9]{2}:[0-9]{2}:[0-9]{2}) GMT$/;
 
-const MONTHS: Readonly<Record<string, number>> = Object.freeze({
-  Jan: 0, Feb: 1, Mar: 2, Apr: 3, May: 4, Jun: 5, Jul: 6, Aug: 7, Sep: 8, Oct: 9, Nov: 10, Dec: 11,
-});
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
 /** Digits above this many (after leading zeros) are certainly more than MAX_RETRY_AFTER. */
 const MAX_DIGITS = String(MAX_RETRY_AFTER).length;
@@ -75,67 +72,28 @@ export function parseRetryAfter(value: unknown, now: number = Date.now()): numbe
 }
 
 function parseOne(raw: string, now: number): number | undefined {
-  const value = trimOws(raw);
-  if (DELTA_SECONDS.test(value)) return parseDeltaSeconds(value);
-  const date = IMF_FIXDATE.exec(value);
-  if (date === null) return undefined;
-  const epoch = epochOf(date);
+  // RFC 9110 OWS is spaces and tabs only.
+  const value = raw.replace(/^[ \t]+|[ \t]+$/g, '');
+  if (DELTA_SECONDS.test(value)) {
+    const digits = value.replace(/^0+(?=[0-9])/, '');
+    return digits.length > MAX_DIGITS ? MAX_RETRY_AFTER : Math.min(Number(digits), MAX_RETRY_AFTER);
+  }
+  const epoch = epochOf(value);
   if (epoch === undefined) return undefined;
   const seconds = Math.ceil((epoch - now) / 1000);
   return seconds <= 0 ? 0 : Math.min(seconds, MAX_RETRY_AFTER);
 }
 
-/** Strip leading and trailing SP / HTAB (RFC 9110 §5.6.3 OWS), nothing else. */
-function trimOws(value: string): string {
-  let start = 0;
-  let end = value.length;
-  while (start < end && isOws(value.charCodeAt(start))) start++;
-  while (end > start && isOws(value.charCodeAt(end - 1))) end--;
-  return start === 0 && end === value.length ? value : value.slice(start, end);
-}
-
-function isOws(charCode: number): boolean {
-  return charCode === 0x20 || charCode === 0x09;
-}
-
-/** `digits` is known to match DELTA_SECONDS. */
-function parseDeltaSeconds(digits: string): number {
-  let start = 0;
-  while (start < digits.length - 1 && digits.charCodeAt(start) === 0x30) start++;
-  if (digits.length - start > MAX_DIGITS) return MAX_RETRY_AFTER;
-  return Math.min(decimal(digits, start, digits.length), MAX_RETRY_AFTER);
-}
-
-/** The value of the ASCII digits in [start, end); callers keep it short enough to be exact. */
-function decimal(digits: string, start: number, end: number): number {
-  let n = 0;
-  for (let i = start; i < end; i++) n = n * 10 + (digits.charCodeAt(i) - 0x30);
-  return n;
-}
-
-/** Epoch ms of a matched IMF-fixdate, or undefined when the fields name no real instant. */
-function epochOf(match: RegExpExecArray): number | undefined {
-  const [, dd = '', mon = '', yyyy = '', hh = '', mm = '', ss = ''] = match;
-  const day = decimal(dd, 0, 2);
-  const month = MONTHS[mon];
-  const year = decimal(yyyy, 0, 4);
-  const hours = decimal(hh, 0, 2);
-  const minutes = decimal(mm, 0, 2);
-  const seconds = decimal(ss, 0, 2);
-  if (month === undefined) return undefined;
-  // setUTCFullYear, not Date.UTC: Date.UTC maps years 0-99 to 1900-1999.
-  const date = new Date(0);
-  date.setUTCFullYear(year, month, day);
-  date.setUTCHours(hours, minutes, seconds, 0);
-  // Date silently rolls 31 Feb into March and 24:00 into tomorrow; a round trip catches it.
-  const roundTrips =
-    date.getUTCFullYear() === year &&
-    date.getUTCMonth() === month &&
-    date.getUTCDate() === day &&
-    date.getUTCHours() === hours &&
-    date.getUTCMinutes() === minutes &&
-    date.getUTCSeconds() === seconds;
-  return roundTrips ? date.getTime() : undefined;
+/** Epoch ms of an IMF-fixdate, or undefined when it is not one or names no real instant. */
+function epochOf(value: string): number | undefined {
+  const match = IMF_FIXDATE.exec(value);
+  if (match === null) return undefined;
+  const [, day, month, year, time] = match as unknown as [string, string, string, string, string];
+  // ISO 8601 reads the year as written (the RFC 2822 form of Date.parse maps 0050 to 1950). Date
+  // rolls 31 Feb into March and 24:00 into the next day; the round trip catches both. The
+  // weekday is redundant and not compared.
+  const date = new Date(`${year}-${String(MONTHS.indexOf(month) + 1).padStart(2, '0')}-${day}T${time}Z`);
+  return date.toUTCString().slice(4) === value.slice(4) ? date.getTime() : undefined;
 }
 
 /**

@@ -5,12 +5,10 @@
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Verdict } from './circuit.js';
-import { classifyError, failureOf } from '../decide/classify.js';
+import { classifyError, failureOf, isGatewayStatus, statusFailure } from '../decide/classify.js';
 import type { NormalizedProxyExtras, NormalizedRetryPolicy } from '../options.js';
-import { isGatewayStatus } from '../answer/respond.js';
 import { asClientError } from './framing.js';
 import type { Observation } from './observe.js';
-import { parseRetryAfter } from '../decide/retry-after.js';
 import type { Span } from '../observe/telemetry.js';
 import type { Failure, ProxyErrorType } from '../types.js';
 import type { Target, TargetSet } from './targets.js';
@@ -187,14 +185,7 @@ export class Attempt {
     if (ctx.userHandlesResponse) return this.settle({ kind: 'response', proxyRes });
     const retriedStatus = policy !== false && policy.statuses.has(status);
     if (!retriedStatus && !isGatewayStatus(status)) return this.settle({ kind: 'response', proxyRes });
-    const retryAfter = parseRetryAfter(proxyRes.headers['retry-after']);
-    const failure: Failure = {
-      status: isGatewayStatus(status) ? status : 502,
-      receivedStatus: status,
-      retryable: retriedStatus,
-      ...(retryAfter !== undefined && { retryAfter }),
-    };
-    this.fail(failure, proxyRes, retriedStatus);
+    this.fail(statusFailure(status, proxyRes.headers['retry-after'], 'upstream', retriedStatus), proxyRes, retriedStatus);
   }
 
   /** The client went away: stop the upstream request and the loop. */

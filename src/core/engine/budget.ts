@@ -10,21 +10,6 @@
  * @see https://www.envoyproxy.io/docs/envoy/latest/api-v3/config/cluster/v3/circuit_breaker.proto
  */
 
-export interface RetryBudgetOptions {
-  /** Retries as a fraction of requests in the window. @default 0.2 */
-  ratio?: number;
-  /** Retries per second always allowed, so low traffic can still retry. @default 5 */
-  minPerSecond?: number;
-  /** Window length in ms, kept as one-second buckets. @default 10000 */
-  window?: number;
-}
-
-export const BUDGET_DEFAULTS = Object.freeze({
-  ratio: 0.2, // Envoy's and Finagle's default: at most 20% extra load from retries
-  minPerSecond: 5, // a trickle of retries for quiet upstreams, small next to steady load
-  window: 10_000, // ms: long enough to smooth bursts, short enough to recover fast
-});
-
 export class RetryBudget {
   private readonly requests: Int32Array;
   private readonly retries: Int32Array;

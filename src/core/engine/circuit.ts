@@ -21,27 +21,7 @@ import {
   BrokenCircuitError,
   type IBreaker,
 } from 'cockatiel';
-
-export interface CircuitOptions {
-  /** Also open after this many failed requests in a row; `0` leaves it to the rate. @default 0 */
-  consecutiveFailures?: number;
-  /** Open when more than this fraction (strictly between 0 and 1) of requests fails within `window`... @default 0.5 */
-  failureRate?: number;
-  /** ...measured over this many ms... @default 10000 */
-  window?: number;
-  /** ...once at least this many requests per second were seen (no verdicts on a trickle). @default 2 */
-  minimumRps?: number;
-  /** ms the circuit stays open before one probe is let through. @default 5000 */
-  halfOpenAfter?: number;
-}
-
-export const CIRCUIT_DEFAULTS = Object.freeze({
-  consecutiveFailures: 0, // off: a run of failures on one broken route says nothing of the others
-  failureRate: 0.5, // Hystrix's errorThresholdPercentage: half of all requests failing is an outage
-  window: 10_000, // ms; Hystrix's metrics.rollingStats.timeInMilliseconds
-  minimumRps: 2, // 20 requests in the window before the rate counts (Hystrix's requestVolumeThreshold)
-  halfOpenAfter: 5_000, // ms; Hystrix's sleep window: quick recovery, little probing load
-});
+import type { CircuitOptions } from '../proxy-options.js';
 
 /** Opens when either breaker says so. */
 class EitherBreaker implements IBreaker {

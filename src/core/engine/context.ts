@@ -3,6 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Responder } from '../answer/respond.js';
 import type { Emitter } from '../observe/events.js';
 import type { NormalizedProxyExtras } from '../options.js';
+import type { StaleCache } from './stale.js';
 import type { Reply } from '../types.js';
 import type { Attempt } from './attempt.js';
 import type { TargetSet } from './targets.js';
@@ -42,6 +43,8 @@ export interface EngineContext {
   readonly throughWeb: boolean;
   /** `targets`: each attempt picks its own. */
   readonly targets: TargetSet | undefined;
+  /** The copies for stale-if-error, when `stale` is on. */
+  readonly stale: StaleCache | undefined;
   /**
    * The exchange of each request in flight through `web()` (throughWeb), for the events it
    * reports. A WeakMap, not a property of the request: on Express each property added to a request

@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import webOutgoing from 'http-proxy/lib/http-proxy/passes/web-outgoing.js';
 import { applyHeaders } from '../answer/respond.js';
 import type { NormalizedProxyExtras } from '../options.js';
+import type { StaleCache } from './stale.js';
 
 /**
  * The upstream's `Connection` and `Keep-Alive` are about the gateway's connection to it (RFC 9110,
@@ -52,7 +53,8 @@ function noReader(proxyRes: IncomingMessage): boolean {
   return proxyRes.listenerCount('data') === 0 && proxyRes.listenerCount('readable') === 0;
 }
 
-type Extras = Pick<NormalizedProxyExtras, 'idleTimeout' | 'stale'>;
+/** What of the engine's context delivery reads. */
+type Setting = { readonly extras: Pick<NormalizedProxyExtras, 'idleTimeout'>; readonly stale: StaleCache | undefined };
 
 /**
  * Write `proxyRes` to `res`: head and body, untouched but for http-proxy's passes (`options` are
@@ -64,7 +66,7 @@ export function writeUpstreamAnswer(
   res: ServerResponse,
   proxyRes: IncomingMessage,
   options: Record<string, unknown>,
-  extras: Extras,
+  ctx: Setting,
   extraHeaders?: Record<string, string | undefined>,
 ): IncomingMessage | undefined {
   for (const pass of RESPONSE_PASSES) pass(req, res, proxyRes, options);
@@ -76,13 +78,13 @@ export function writeUpstreamAnswer(
     // everything buffered and ends the response, which frees its socket for the next request.
     const body = proxyRes.read() as Buffer | null;
     res.end(body);
-    extras.stale?.keep(req, proxyRes, body);
+    ctx.stale?.keep(req, proxyRes, body);
     return undefined;
   }
   // A body of unknown length is a stream (SSE, long poll): send the head now, not with the first
   // chunk, so the client sees the stream open even when the first event is minutes away.
   if (proxyRes.headers['content-length'] === undefined && !proxyRes.complete) res.flushHeaders();
-  const idle = extras.idleTimeout;
+  const idle = ctx.extras.idleTimeout;
   if (idle > 0 && !proxyRes.complete) {
     // A body silent for too long is dead: end the connection (the head is gone, no page now).
     const timer = setTimeout(() => proxyRes.destroy(Object.assign(new Error('upstream body idle'), { code: 'ETIMEDOUT' })), idle);
@@ -94,7 +96,7 @@ export function writeUpstreamAnswer(
   // Not pipeline(): it would hand the upstream's error to `res`, which Koa reports as the app's.
   proxyRes.on('error', () => res.destroy());
   proxyRes.pipe(res);
-  extras.stale?.keep(req, proxyRes);
+  ctx.stale?.keep(req, proxyRes);
   return proxyRes;
 }
 

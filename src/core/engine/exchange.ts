@@ -15,7 +15,8 @@ import { bodySource, type BodySource } from './body.js';
 import type { EngineContext, ExchangeHooks } from './context.js';
 import { OPEN } from './circuit.js';
 import { isReplayable, type NormalizedRetryPolicy } from '../options.js';
-import { isGatewayStatus, kHandled, type RequestFacts } from '../answer/respond.js';
+import { isGatewayStatus } from '../decide/classify.js';
+import { kHandled, type RequestFacts } from '../answer/respond.js';
 import { dropUnused, writeUpstreamAnswer } from './deliver.js';
 import { HandlerError } from './framing.js';
 import { observe, type Observation } from './observe.js';
@@ -227,7 +228,7 @@ export class Exchange implements AttemptHost, RetryingRequest {
     const failure: Failure = reached ? o.failure : { ...o.failure, unsent: true };
     // A retried status that is not ours to brand (e.g. 429 in `statuses`): hand it over as is.
     if (proxyRes !== undefined && !isGatewayStatus(proxyRes.statusCode ?? 0)) return this.deliver(proxyRes);
-    const stale = this.ctx.extras.stale;
+    const stale = this.ctx.stale;
     if (stale !== undefined && !this.staleMissed) return this.answerStale(stale, o, failure);
     this.ctx.emit.giveUp({ upstream: this.upstreamName, attempts: this.attempts, reason: o.reason, failure, method: this.req.method ?? 'GET', path: pathOf(this.req) });
     if (proxyRes !== undefined && hooks.responder.options.keepUpstreamBody) {
@@ -257,7 +258,7 @@ export class Exchange implements AttemptHost, RetryingRequest {
     // responseInterceptor's 'data' listener), or drain it if nothing did.
     if (this.ctx.userHandlesResponse) {
       if (proxyRes.isPaused()) proxyRes.resume();
-    } else this.streaming = writeUpstreamAnswer(this.req, res, proxyRes, this.current!.options, this.ctx.extras, extraHeaders);
+    } else this.streaming = writeUpstreamAnswer(this.req, res, proxyRes, this.current!.options, this.ctx, extraHeaders);
     this.release();
   }
 

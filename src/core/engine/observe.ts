@@ -10,7 +10,7 @@ import type { Attempt, AttemptResult } from './attempt.js';
 import type { Exchange } from './exchange.js';
 import type { Outcome } from './retry-loop.js';
 import { ATTR, methodAttr, placeAttrs, track, type Attributes, type Tracked } from '../observe/metrics.js';
-import { isGatewayStatus } from '../answer/respond.js';
+import { isGatewayStatus } from '../decide/classify.js';
 import type { TargetSet } from './targets.js';
 import { endAttemptSpan, entryContext, startAttemptSpan } from '../observe/telemetry.js';
 import type { AttemptRecord, DiagnosisRecord, ProxyErrorType } from '../types.js';

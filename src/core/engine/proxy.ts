@@ -29,12 +29,13 @@ import { verdictOf, type AttemptResult } from './attempt.js';
 import type { EngineContext, ExchangeHooks, InFlight } from './context.js';
 import { Exchange, type Req } from './exchange.js';
 import type { WebFn } from './through-web.js';
-import { normalizeProxyExtras, type NormalizedRetryPolicy } from '../options.js';
+import { normalizeProxyExtras, PROXY_OPTIONS, type NormalizedRetryPolicy } from '../options.js';
 import type { Duplex } from 'node:stream';
 import type { Responder } from '../answer/respond.js';
 import { TargetSet, type TargetState } from './targets.js';
 import { proxyUpgrade, type UpgradeContext, type WsServerLike } from './upgrade.js';
 import { Upstream, Upstreams } from './upstream.js';
+import { createStaleCache } from './stale.js';
 
 export { kHandled, type ExchangeHooks } from './exchange.js';
 
@@ -55,13 +56,6 @@ export interface ProxyState {
   /** Each of `targets`, when given. */
   readonly targets?: readonly TargetState[];
 }
-
-/** Our options, removed before the rest goes to http-proxy-middleware. */
-const OWN_OPTIONS = [
-  'retry', 'connectTimeout', 'responseTimeout', 'deadline', 'idleTimeout', 'budget', 'circuit', 'maxConcurrent',
-  'errors', 'proxyTimeout', 'onRetry', 'onGiveUp', 'onCircuitOpen', 'onCircuitClose',
-  'targets', 'outlier', 'healthCheck', 'onTargetEject', 'onTargetReturn', 'stale', 'onStale', 'onRequestEnd', 'onAttemptEnd',
-];
 
 /** http-proxy-middleware checks only that a target exists; a wrong one would fail every request. */
 function checkTarget(target: unknown, router: unknown): void {
@@ -147,7 +141,8 @@ export function createProxyEngine(options: HpmOptions & Record<string, unknown>,
   const groupName = extras.targets?.map((t) => new URL(t.url).origin).join(',');
   const group = groupName === undefined ? undefined : new Upstream<AttemptResult>(groupName, extras, verdictOf, emit);
   const targets = groupName === undefined ? undefined : new TargetSet(extras.targets!, groupName, extras.outlier, extras.healthCheck, emit);
-  const ctx: EngineContext = { extras, emit, userHandlesResponse: options.selfHandleResponse === true, throughWeb, exchanges, targets };
+  const stale = extras.stale && createStaleCache(extras.stale);
+  const ctx: EngineContext = { extras, emit, userHandlesResponse: options.selfHandleResponse === true, throughWeb, exchanges, targets, stale };
   const upgrades: UpgradeContext = { extras, emit, targets, upstreamFor: (target) => group ?? upstreams.get(target), responder };
   const agents = options.agent
     ? undefined
@@ -211,7 +206,7 @@ export function createProxyEngine(options: HpmOptions & Record<string, unknown>,
   const hpmOptions: Record<string, unknown> = { ...options, on, ejectPlugins: true, plugins };
   // http-proxy-middleware wants a target; each attempt sets its own.
   if (extras.targets !== undefined) hpmOptions.target = extras.targets[0]!.url;
-  for (const k of OWN_OPTIONS) delete hpmOptions[k];
+  for (const k of PROXY_OPTIONS) delete hpmOptions[k];
   const middleware: RequestHandler = createProxyMiddleware(hpmOptions as HpmOptions);
 
   return {

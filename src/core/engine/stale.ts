@@ -17,55 +17,7 @@ import { LRUCache } from 'lru-cache';
 import type { Emitter } from '../observe/events.js';
 import type { RequestFacts, Responder } from '../answer/respond.js';
 import type { Failure } from '../types.js';
-
-/**
- * One stored answer. Plain data (JSON-serialisable but for the body), so a shared store can keep
- * it anywhere.
- */
-export interface StaleEntry {
-  /** http-cache-semantics' `CachePolicy#toObject()`: the stored request and response heads. */
-  readonly policy: Readonly<Record<string, unknown>>;
-  readonly status: number;
-  readonly body: Buffer;
-  /** Bytes the entry takes: body plus heads, an estimate. */
-  readonly size: number;
-}
-
-/**
- * Where copies are kept. The default is an in-memory LRU bounded in bytes; a team can plug a
- * shared one (Redis, ...). Every method may return a promise. `ttl` is in ms: after it the entry
- * is of no use and may be dropped.
- */
-export interface StaleStore {
-  get(key: string): StaleEntry | undefined | Promise<StaleEntry | undefined>;
-  set(key: string, entry: StaleEntry, ttl: number): void | Promise<void>;
-  delete(key: string): void | Promise<void>;
-}
-
-/** The `stale` option of `gatewayProxy`. */
-export interface StaleOptions {
-  /** Bytes all copies of the built-in store may take together (not with `store`). @default 33554432 (32 MiB) */
-  maxBytes?: number;
-  /** A larger answer is not kept (it still streams to the client untouched). @default 1048576 (1 MiB) */
-  maxEntryBytes?: number;
-  /**
-   * Seconds past its freshness a copy may still be sent when the upstream gave no
-   * `stale-if-error`; the upstream's own `stale-if-error=N` wins when present.
-   * @default 3600
-   * @see https://www.rfc-editor.org/rfc/rfc5861#section-4
-   */
-  maxStale?: number;
-  /** A store of your own instead of the in-memory LRU. @default an lru-cache of `maxBytes` */
-  store?: StaleStore;
-}
-
-export const STALE_DEFAULTS = Object.freeze({
-  maxBytes: 32 * 1024 * 1024, // a few thousand pages or API answers; small next to a Node heap
-  maxEntryBytes: 1024 * 1024, // pages and JSON, not downloads or media
-  // s; most incidents (a bad deploy, a restart loop, a database failover) end within an hour, and
-  // a copy older than that grows misleading; origins that know better say stale-if-error=N.
-  maxStale: 3600,
-});
+import type { NormalizedStale, StaleEntry, StaleStore } from '../proxy-options.js';
 
 /** Heads and bookkeeping of an entry, on top of its body, for the byte limit. */
 const ENTRY_OVERHEAD = 512;
@@ -101,13 +53,6 @@ export interface StaleCache {
   keep(req: Req, proxyRes: IncomingMessage, body?: Buffer | null): void;
   /** Send the stored copy instead of the error answer; false when none may be sent. */
   answer(r: StaleRequest): boolean | Promise<boolean>;
-}
-
-/** Normalized `stale` settings. */
-export interface NormalizedStale {
-  readonly maxEntryBytes: number;
-  readonly maxStale: number;
-  readonly store: StaleStore;
 }
 
 /** The built-in store: an LRU bounded by the bytes of its entries. */
@@ -164,7 +109,8 @@ function forbidsStale(cc: Record<string, string | boolean>): boolean {
 const int = (n: number): number => (n < 0 ? Math.ceil(n) : Math.floor(n));
 
 export function createStaleCache(options: NormalizedStale): StaleCache {
-  const { maxEntryBytes, maxStale, store } = options;
+  const { maxEntryBytes, maxStale } = options;
+  const store = options.store ?? memoryStore(options.maxBytes);
 
   const drop = (key: string): void => {
     try {

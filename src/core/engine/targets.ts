@@ -20,50 +20,7 @@ import https from 'node:https';
 import type { Emitter } from '../observe/events.js';
 import { parseTarget, type LegacyUrl } from './send.js';
 import type { Verdict } from './circuit.js';
-
-export interface TargetSpec {
-  url: string;
-  /** Relative share of the traffic. @default 1 */
-  weight?: number;
-}
-
-export interface OutlierOptions {
-  /** Failed attempts in a row (connection failures, 502/503/504) that eject a target. @default 5 */
-  consecutiveFailures?: number;
-  /** ms of the first ejection; each further one lasts this times the count. @default 30000 */
-  baseEjectionTime?: number;
-  /** ms an ejection lasts at most. @default 300000 */
-  maxEjectionTime?: number;
-  /** Share of the targets (0-100) ejected at once at most; at least one is always allowed. @default 10 */
-  maxEjectionPercent?: number;
-}
-
-export interface HealthCheckOptions {
-  /** Path probed with GET on each target; a 2xx or 3xx answer is healthy. */
-  path: string;
-  /** ms between probes of a target. @default 10000 */
-  interval?: number;
-  /** ms a probe may take. @default 2000 */
-  timeout?: number;
-  /** Failed probes in a row that take a target out. @default 2 */
-  unhealthyThreshold?: number;
-  /** Good probes in a row that bring it back. @default 2 */
-  healthyThreshold?: number;
-}
-
-export const OUTLIER_DEFAULTS = Object.freeze({
-  consecutiveFailures: 5, // Envoy's consecutive_5xx / consecutive_gateway_failure
-  baseEjectionTime: 30_000, // ms; Envoy's base_ejection_time
-  maxEjectionTime: 300_000, // ms; Envoy's max_ejection_time
-  maxEjectionPercent: 10, // Envoy's max_ejection_percent (it too ejects one host at least)
-});
-
-export const HEALTH_CHECK_DEFAULTS = Object.freeze({
-  interval: 10_000, // ms; Envoy's examples and nginx plus's default (5 s) are of this order
-  timeout: 2_000, // ms
-  unhealthyThreshold: 2, // nginx plus's fails=1 is twitchy; two in a row is a trend
-  healthyThreshold: 2,
-});
+import type { NormalizedHealthCheck, NormalizedOutlier } from '../proxy-options.js';
 
 /** A target's state, as `proxy.state()` reports it. */
 export interface TargetState {
@@ -113,8 +70,6 @@ export class Target {
   }
 }
 
-export type NormalizedOutlier = Required<OutlierOptions>;
-export type NormalizedHealthCheck = Required<HealthCheckOptions>;
 
 export class TargetSet {
   readonly targets: readonly Target[];
