@@ -6,16 +6,13 @@
  */
 import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { expressMount, koaMount, type Mount, type MountedApp } from '../support/apps.js';
+import { adapterNamed, forEachAdapter, type Mount, type MountedApp } from '../support/apps.js';
 import { delay, send, type Answer } from '../support/client.js';
 import { closedPort } from '../support/fault-kit.js';
 import { startTarget, type TargetServer } from '../support/target.js';
 
 const JSON_ACCEPT = { accept: 'application/json' };
-const ADAPTERS: [string, Mount][] = [
-  ['Express 5', expressMount()],
-  ['Koa 3', koaMount()],
-];
+const EXPRESS = adapterNamed('Express 5').mount;
 
 let cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -54,7 +51,7 @@ async function traffic(count: number, clients: number, path: (i: number) => stri
 
 const statuses = (answers: Answer[]) => answers.reduce<Record<number, number>>((m, a) => ((m[a.status] = (m[a.status] ?? 0) + 1), m), {});
 
-describe.each(ADAPTERS)('upstream health on %s', (_name, m) => {
+forEachAdapter('upstream health on $name', ({ mount: m }) => {
   describe('one broken route of a healthy upstream, with the defaults', () => {
     it.each(['502', '503', 'reset'] as const)('never fails the healthy routes when the broken one answers %s (one client, then 20)', async (how) => {
       const t = await target('a');
@@ -219,9 +216,9 @@ describe.each(ADAPTERS)('upstream health on %s', (_name, m) => {
 describe('a lone target', () => {
   it('sends a POST again when its connection was refused, and says it did not go through', async () => {
     const port = await closedPort();
-    const app = await mount(expressMount(), { target: `http://127.0.0.1:${port}`, retry: { baseDelay: 1, maxDelay: 2 } });
+    const app = await mount(EXPRESS, { target: `http://127.0.0.1:${port}`, retry: { baseDelay: 1, maxDelay: 2 } });
     const retries: number[] = [];
-    const app2 = await mount(expressMount(), { target: `http://127.0.0.1:${port}`, retry: { baseDelay: 1, maxDelay: 2 }, onRetry: (e: { attempt: number }) => retries.push(e.attempt) });
+    const app2 = await mount(EXPRESS, { target: `http://127.0.0.1:${port}`, retry: { baseDelay: 1, maxDelay: 2 }, onRetry: (e: { attempt: number }) => retries.push(e.attempt) });
     void app;
     const r = await send(`${app2.url}/api/x`, { method: 'POST', body: '{"id":"x"}', headers: { 'content-type': 'application/json', ...JSON_ACCEPT } });
     expect(r.status).toBe(502);
@@ -273,7 +270,7 @@ describe('target state and active health checks', () => {
   });
 });
 
-describe.each(ADAPTERS)('a Retry-After from one of several targets on %s', (_name, m) => {
+forEachAdapter('a Retry-After from one of several targets on $name', ({ mount: m }) => {
   it('does not stop or delay the retry on another target, long or short', async () => {
     const busy = http.createServer((_req, res) => res.writeHead(503, { 'retry-after': '120' }).end('busy'));
     await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
@@ -293,7 +290,7 @@ describe('give-up events of requests answered at once', () => {
   it('name the upstream when the circuit or the concurrency limit answers', async () => {
     const port = await closedPort();
     const upstreams: string[] = [];
-    const app = await mount(expressMount(), { target: `http://127.0.0.1:${port}`, retry: false, circuit: { consecutiveFailures: 1, halfOpenAfter: 60_000 }, onGiveUp: (e: { upstream: string; reason: string }) => upstreams.push(`${e.reason} ${e.upstream}`) });
+    const app = await mount(EXPRESS, { target: `http://127.0.0.1:${port}`, retry: false, circuit: { consecutiveFailures: 1, halfOpenAfter: 60_000 }, onGiveUp: (e: { upstream: string; reason: string }) => upstreams.push(`${e.reason} ${e.upstream}`) });
     await send(`${app.url}/api/x`);
     await send(`${app.url}/api/x`);
     expect(upstreams).toEqual([`retries_exhausted http://127.0.0.1:${port}`, `circuit_open http://127.0.0.1:${port}`]);
