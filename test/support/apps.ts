@@ -27,6 +27,13 @@ export interface AppSpec {
   proxy?: Record<string, unknown>;
   /** The server's `maxHeaderSize` (Node's default is 16 KiB). */
   maxHeaderSize?: number;
+  /**
+   * The framework's own middleware, mounted before gatewayErrors() (on Koa, inside the app's
+   * last-resort handler): an Express `RequestHandler` or a Koa `Middleware` for the row's kind.
+   */
+  before?: readonly unknown[];
+  /** Attach each proxy's `upgrade` to the server's 'upgrade' event (WebSockets without `ws: true`). */
+  upgrade?: boolean;
 }
 
 export interface MountedApp {
@@ -68,10 +75,17 @@ const ROUTINE_CLIENT_ERRORS: ReadonlySet<string> = new Set([
 
 /**
  * A request listener on a real server on 127.0.0.1; close() cuts every connection. Client errors
- * other than routine ones go into `errors`.
+ * other than routine ones go into `errors`; `upgrades` are proxies whose `upgrade` takes the
+ * server's 'upgrade' events.
  */
-export async function listen(handler: http.RequestListener, errors: unknown[] = [], maxHeaderSize?: number): Promise<MountedApp> {
+export async function listen(
+  handler: http.RequestListener,
+  errors: unknown[] = [],
+  maxHeaderSize?: number,
+  upgrades: ReadonlyArray<{ upgrade: (...args: never[]) => unknown }> = [],
+): Promise<MountedApp> {
   const server = http.createServer(maxHeaderSize === undefined ? {} : { maxHeaderSize }, handler);
+  for (const p of upgrades) server.on('upgrade', p.upgrade as (...args: unknown[]) => void);
   const sockets = new Set<Socket>();
   server.on('connection', (s) => {
     sockets.add(s);
@@ -134,10 +148,12 @@ export function expressMount(pkg: 'express' | 'express4' = 'express', throwers?:
   return async (spec) => {
     const errors: unknown[] = [];
     const app = express();
+    for (const m of spec.before ?? []) app.use(m as import('express').RequestHandler);
     const gateway = spec.errors === false ? undefined : expressAdapter.gatewayErrors(spec.errors);
     if (gateway) app.use(gateway);
     if (spec.parseJson) app.use(express.json());
-    for (const options of proxyOptions(spec)) app.use(expressAdapter.gatewayProxy(options as never));
+    const proxies = proxyOptions(spec).map((options) => expressAdapter.gatewayProxy(options as never));
+    for (const proxy of proxies) app.use(proxy);
     app.get('/own-503', (_req, res) => {
       res.set('Retry-After', '7').status(503).json({ mine: true });
     });
@@ -172,7 +188,8 @@ export function expressMount(pkg: 'express' | 'express4' = 'express', throwers?:
       if (err.headers) res.set(err.headers);
       res.status(err.status ?? 500).type('text/plain').send(`app handler: ${err.message}`);
     });
-    return { ...(await listen(app, errors, spec.maxHeaderSize)), ...(gateway && { gateway }) };
+    const mounted = await listen(app, errors, spec.maxHeaderSize, spec.upgrade ? proxies : []);
+    return { ...mounted, ...(gateway && { gateway }) };
   };
 }
 
@@ -198,10 +215,12 @@ export function koaMount(pkg: 'koa' | 'koa2' = 'koa', throwers?: Throwers): Moun
         ctx.body = `app handler: ${e.message}`;
       }
     });
+    for (const m of spec.before ?? []) app.use(m as import('koa').Middleware);
     const gateway = spec.errors === false ? undefined : koaAdapter.gatewayErrors(spec.errors);
     if (gateway) app.use(gateway);
     if (spec.parseJson) app.use(bodyParser());
-    for (const options of proxyOptions(spec)) app.use(koaAdapter.gatewayProxy(options as never));
+    const proxies = proxyOptions(spec).map((options) => koaAdapter.gatewayProxy(options as never));
+    for (const proxy of proxies) app.use(proxy);
     app.use(async (ctx) => {
       if (ctx.path === '/own-503') {
         ctx.set('Retry-After', '7');
@@ -228,7 +247,8 @@ export function koaMount(pkg: 'koa' | 'koa2' = 'koa', throwers?: Throwers): Moun
         throw rateLimited();
       }
     });
-    return { ...(await listen(app.callback(), errors, spec.maxHeaderSize)), ...(gateway && { gateway }) };
+    const mounted = await listen(app.callback(), errors, spec.maxHeaderSize, spec.upgrade ? proxies : []);
+    return { ...mounted, ...(gateway && { gateway }) };
   };
 }
 
