@@ -22,7 +22,14 @@ export interface AppSpec {
   /** Parse JSON bodies before the proxies (express.json() / koa-bodyparser). */
   parseJson?: boolean;
   /** Proxies in order; each `pathFilter`s its own prefix. */
-  proxies?: Array<{ prefix: string; options: Record<string, unknown> }>;
+  proxies?: Array<{
+    prefix: string;
+    options: Record<string, unknown>;
+    /** Express only: mount at the prefix (`app.use(prefix, proxy)`, which strips it from req.url) instead of a pathFilter. */
+    mountPath?: boolean;
+  }>;
+  /** The framework's own middleware between gatewayErrors() (and parseJson) and the proxies: body parsers. */
+  parsers?: readonly unknown[];
   /** One gatewayProxy() on every path (no pathFilter), after `proxies`. */
   proxy?: Record<string, unknown>;
   /** The server's `maxHeaderSize` (Node's default is 16 KiB). */
@@ -118,10 +125,10 @@ export async function listen(
   };
 }
 
-/** The spec's proxies in mount order: each prefixed one, then the one on every path. */
-function proxyOptions(spec: AppSpec): Array<Record<string, unknown>> {
-  const list: Array<Record<string, unknown>> = (spec.proxies ?? []).map((p) => ({ pathFilter: p.prefix, ...p.options }));
-  if (spec.proxy) list.push(spec.proxy);
+/** The spec's proxies in mount order, each with its mount path if any: each prefixed one, then the one on every path. */
+function proxyOptions(spec: AppSpec): Array<{ path?: string; options: Record<string, unknown> }> {
+  const list: Array<{ path?: string; options: Record<string, unknown> }> = (spec.proxies ?? []).map((p) => (p.mountPath ? { path: p.prefix, options: p.options } : { options: { pathFilter: p.prefix, ...p.options } }));
+  if (spec.proxy) list.push({ options: spec.proxy });
   return list;
 }
 
@@ -152,8 +159,13 @@ export function expressMount(pkg: 'express' | 'express4' = 'express', throwers?:
     const gateway = spec.errors === false ? undefined : expressAdapter.gatewayErrors(spec.errors);
     if (gateway) app.use(gateway);
     if (spec.parseJson) app.use(express.json());
-    const proxies = proxyOptions(spec).map((options) => expressAdapter.gatewayProxy(options as never));
-    for (const proxy of proxies) app.use(proxy);
+    for (const m of spec.parsers ?? []) app.use(m as import('express').RequestHandler);
+    const mounts = proxyOptions(spec).map(({ path, options }) => ({ path, proxy: expressAdapter.gatewayProxy(options as never) }));
+    for (const { path, proxy } of mounts) {
+      if (path === undefined) app.use(proxy);
+      else app.use(path, proxy);
+    }
+    const proxies = mounts.map((m) => m.proxy);
     app.get('/own-503', (_req, res) => {
       res.set('Retry-After', '7').status(503).json({ mine: true });
     });
@@ -219,7 +231,11 @@ export function koaMount(pkg: 'koa' | 'koa2' = 'koa', throwers?: Throwers): Moun
     const gateway = spec.errors === false ? undefined : koaAdapter.gatewayErrors(spec.errors);
     if (gateway) app.use(gateway);
     if (spec.parseJson) app.use(bodyParser());
-    const proxies = proxyOptions(spec).map((options) => koaAdapter.gatewayProxy(options as never));
+    for (const m of spec.parsers ?? []) app.use(m as import('koa').Middleware);
+    const proxies = proxyOptions(spec).map(({ path, options }) => {
+      if (path !== undefined) throw new Error('mountPath is for Express; a Koa proxy takes a pathFilter');
+      return koaAdapter.gatewayProxy(options as never);
+    });
     for (const proxy of proxies) app.use(proxy);
     app.use(async (ctx) => {
       if (ctx.path === '/own-503') {
