@@ -83,7 +83,7 @@ const PARSERS: Record<Adapter['kind'], unknown[]> = {
 /** The row's app: gatewayErrors(), a body parser, one proxy for /api running `handler` as on.proxyReq. */
 function build({ kind, mount }: Adapter, target: string, extra: Record<string, unknown>): Promise<MountedApp> {
   const options = { target, on: { proxyReq: handler }, ...extra };
-  return mount({ parsers: PARSERS[kind], proxies: [{ prefix: '/api', options, mountPath: kind === 'express' }] });
+  return mount({ between: PARSERS[kind], proxies: [{ prefix: '/api', options, mountPath: kind === 'express' }] });
 }
 
 let upstream: WiredUpstream;

@@ -111,7 +111,7 @@ const PARSERS: Record<Adapter['kind'], unknown[]> = {
  */
 function build({ kind, mount }: Adapter, target: string, proxyReq: ProxyReqHandler, retry: boolean, extra?: Record<string, unknown>): Promise<MountedApp> {
   const options = { target, on: { proxyReq }, retry: retry ? { retries: 1, baseDelay: 0 } : false, ...extra };
-  return mount({ parsers: PARSERS[kind], proxies: [{ prefix: '/api', options, mountPath: kind === 'express' }] });
+  return mount({ between: PARSERS[kind], proxies: [{ prefix: '/api', options, mountPath: kind === 'express' }] });
 }
 
 /** Fail the first attempt of each request id with 503 when asked to, then answer 200. */
@@ -217,7 +217,7 @@ describe('a multipart field that fixRequestBody refuses (CR or LF: header inject
   };
 
   it.each(ADAPTERS)('is the client\'s 400 on $name, through the framework\'s error handling, and nothing goes upstream', async ({ kind, mount }) => {
-    const a = await mount({ parsers: [multipart[kind]], proxies: [{ prefix: '/api', options: { target: upstream.url, on: { proxyReq: wrapped } }, mountPath: kind === 'express' }] });
+    const a = await mount({ between: [multipart[kind]], proxies: [{ prefix: '/api', options: { target: upstream.url, on: { proxyReq: wrapped } }, mountPath: kind === 'express' }] });
     try {
       const r = await send(`${a.url}/api/upload`, { method: 'POST', headers, body });
       expect(r.status).toBe(400);

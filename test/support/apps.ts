@@ -28,8 +28,8 @@ export interface AppSpec {
     /** Express only: mount at the prefix (`app.use(prefix, proxy)`, which strips it from req.url) instead of a pathFilter. */
     mountPath?: boolean;
   }>;
-  /** The framework's own middleware between gatewayErrors() (and parseJson) and the proxies: body parsers. */
-  parsers?: readonly unknown[];
+  /** The framework's own middleware between gatewayErrors() (and parseJson) and the proxies: body parsers, routes of the app's own. */
+  between?: readonly unknown[];
   /** One gatewayProxy() on every path (no pathFilter), after `proxies`. */
   proxy?: Record<string, unknown>;
   /** The server's `maxHeaderSize` (Node's default is 16 KiB). */
@@ -159,7 +159,7 @@ export function expressMount(pkg: 'express' | 'express4' = 'express', throwers?:
     const gateway = spec.errors === false ? undefined : expressAdapter.gatewayErrors(spec.errors);
     if (gateway) app.use(gateway);
     if (spec.parseJson) app.use(express.json());
-    for (const m of spec.parsers ?? []) app.use(m as import('express').RequestHandler);
+    for (const m of spec.between ?? []) app.use(m as import('express').RequestHandler);
     const mounts = proxyOptions(spec).map(({ path, options }) => ({ path, proxy: expressAdapter.gatewayProxy(options as never) }));
     for (const { path, proxy } of mounts) {
       if (path === undefined) app.use(proxy);
@@ -231,7 +231,7 @@ export function koaMount(pkg: 'koa' | 'koa2' = 'koa', throwers?: Throwers): Moun
     const gateway = spec.errors === false ? undefined : koaAdapter.gatewayErrors(spec.errors);
     if (gateway) app.use(gateway);
     if (spec.parseJson) app.use(bodyParser());
-    for (const m of spec.parsers ?? []) app.use(m as import('koa').Middleware);
+    for (const m of spec.between ?? []) app.use(m as import('koa').Middleware);
     const proxies = proxyOptions(spec).map(({ path, options }) => {
       if (path !== undefined) throw new Error('mountPath is for Express; a Koa proxy takes a pathFilter');
       return koaAdapter.gatewayProxy(options as never);
