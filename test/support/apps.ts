@@ -62,6 +62,8 @@ export interface Adapter {
   /** 'Express 5', 'Koa 3', 'Express 4', 'Koa 2': what test titles say. */
   readonly name: string;
   readonly kind: 'express' | 'koa';
+  /** The framework's package as installed (`express4` and `koa2` are the previous majors side by side). */
+  readonly pkg: 'express' | 'express4' | 'koa' | 'koa2';
   /** The adapter's public functions, for tests that call gatewayErrors() / gatewayProxy() themselves. */
   readonly api: typeof expressAdapter | typeof koaAdapter;
   /** Build and start an app from an AppSpec. */
@@ -270,14 +272,14 @@ export function koaMount(pkg: 'koa' | 'koa2' = 'koa', throwers?: Throwers): Moun
 
 /** The frameworks every suite runs against. */
 export const ADAPTERS: readonly Adapter[] = [
-  { name: 'Express 5', kind: 'express', api: expressAdapter, mount: expressMount('express') },
-  { name: 'Koa 3', kind: 'koa', api: koaAdapter, mount: koaMount('koa') },
+  { name: 'Express 5', kind: 'express', pkg: 'express', api: expressAdapter, mount: expressMount('express') },
+  { name: 'Koa 3', kind: 'koa', pkg: 'koa', api: koaAdapter, mount: koaMount('koa') },
 ];
 
 /** The previous majors, installed side by side as `express4` and `koa2`, for the matrix suites. */
 export const MATRIX_ADAPTERS: readonly Adapter[] = [
-  { name: 'Express 4', kind: 'express', api: expressAdapter, mount: expressMount('express4') },
-  { name: 'Koa 2', kind: 'koa', api: koaAdapter, mount: koaMount('koa2') },
+  { name: 'Express 4', kind: 'express', pkg: 'express4', api: expressAdapter, mount: expressMount('express4') },
+  { name: 'Koa 2', kind: 'koa', pkg: 'koa2', api: koaAdapter, mount: koaMount('koa2') },
 ];
 
 /** The row of `ADAPTERS` or `MATRIX_ADAPTERS` with this name. */
