@@ -16,11 +16,23 @@ import { closedPort } from './fault-kit.js';
 
 const require = createRequire(import.meta.url);
 
+/**
+ * One app, in mount order: (Koa: the app's last-resort handler) → `before` → gatewayErrors() →
+ * `parseJson` → `between` → `proxies` → `proxy` → the app's own routes (/own-503, /throw-bug, ...)
+ * → (Express: the error recorder, gatewayErrors().errorHandler, the app's last-resort handler).
+ */
 export interface AppSpec {
+  /**
+   * The framework's own middleware ahead of gatewayErrors() (on Koa, inside the app's
+   * last-resort handler): Express `RequestHandler`s or Koa `Middleware` for the row's kind.
+   */
+  before?: readonly unknown[];
   /** gatewayErrors() options, or false to leave it out. */
   errors?: GatewayErrorsOptions | false;
   /** Parse JSON bodies before the proxies (express.json() / koa-bodyparser). */
   parseJson?: boolean;
+  /** The framework's own middleware between gatewayErrors() (and parseJson) and the proxies: body parsers, routes of the app's own. */
+  between?: readonly unknown[];
   /** Proxies in order; each `pathFilter`s its own prefix. */
   proxies?: Array<{
     prefix: string;
@@ -28,19 +40,15 @@ export interface AppSpec {
     /** Express only: mount at the prefix (`app.use(prefix, proxy)`, which strips it from req.url) instead of a pathFilter. */
     mountPath?: boolean;
   }>;
-  /** The framework's own middleware between gatewayErrors() (and parseJson) and the proxies: body parsers, routes of the app's own. */
-  between?: readonly unknown[];
   /** One gatewayProxy() on every path (no pathFilter), after `proxies`. */
   proxy?: Record<string, unknown>;
+  /**
+   * `server.on('upgrade', proxy.upgrade)` for each proxy, as http-proxy-middleware documents it;
+   * without it only a proxy's own `ws: true` takes upgrades (after its first plain request).
+   */
+  upgrade?: boolean;
   /** The server's `maxHeaderSize` (Node's default is 16 KiB). */
   maxHeaderSize?: number;
-  /**
-   * The framework's own middleware, mounted before gatewayErrors() (on Koa, inside the app's
-   * last-resort handler): an Express `RequestHandler` or a Koa `Middleware` for the row's kind.
-   */
-  before?: readonly unknown[];
-  /** Attach each proxy's `upgrade` to the server's 'upgrade' event (WebSockets without `ws: true`). */
-  upgrade?: boolean;
 }
 
 export interface MountedApp {
