@@ -11,11 +11,8 @@ import net from 'node:net';
 import { createRequire } from 'node:module';
 import express from 'express';
 import fc from 'fast-check';
-import Koa from 'koa';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import * as expressAdapter from '../../src/express/index.js';
-import * as koaAdapter from '../../src/koa/index.js';
-import { listen } from '../support/apps.js';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { forEachAdapter, type Adapter, type MountedApp } from '../support/apps.js';
 import { eventually, send } from '../support/client.js';
 import { startWiredUpstream, type WiredUpstream } from '../support/wire.js';
 
@@ -77,36 +74,17 @@ let current: readonly Step[] = [];
 let runs = 0;
 const handler = (proxyReq: http.ClientRequest) => play(current, proxyReq);
 
-const APPS: Record<string, (target: string, extra: Record<string, unknown>) => http.RequestListener> = {
-  'Express 5': (target, extra) => {
-    const app = express();
-    const gateway = expressAdapter.gatewayErrors();
-    app.use(gateway);
-    app.use(express.urlencoded({ extended: false }));
-    app.use('/api', expressAdapter.gatewayProxy({ target, on: { proxyReq: handler }, ...extra } as never));
-    app.use(gateway.errorHandler);
-    app.use((err: Error, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
-      res.status(500).type('text/plain').send(`app handler: ${err.message}`);
-    });
-    return app;
-  },
-  'Koa 3': (target, extra) => {
-    const app = new Koa();
-    app.silent = true;
-    app.use(async (ctx, next) => {
-      try {
-        await next();
-      } catch (err) {
-        ctx.status = 500;
-        ctx.body = `app handler: ${(err as Error).message}`;
-      }
-    });
-    app.use(koaAdapter.gatewayErrors());
-    app.use(bodyParser());
-    app.use(koaAdapter.gatewayProxy({ target, pathFilter: '/api', on: { proxyReq: handler }, ...extra } as never));
-    return app.callback();
-  },
+/** The body parser each framework's users mount after gatewayErrors(). */
+const PARSERS: Record<Adapter['kind'], unknown[]> = {
+  express: [express.urlencoded({ extended: false })],
+  koa: [bodyParser()],
 };
+
+/** The row's app: gatewayErrors(), a body parser, one proxy for /api running `handler` as on.proxyReq. */
+function build({ kind, mount }: Adapter, target: string, extra: Record<string, unknown>): Promise<MountedApp> {
+  const options = { target, on: { proxyReq: handler }, ...extra };
+  return mount({ between: PARSERS[kind], proxies: [{ prefix: '/api', options, mountPath: kind === 'express' }] });
+}
 
 let upstream: WiredUpstream;
 beforeAll(async () => {
@@ -114,13 +92,13 @@ beforeAll(async () => {
 });
 afterAll(() => upstream.close());
 
-describe.each(Object.entries(APPS))('generated on.proxyReq behaviours on %s', (_name, build) => {
+forEachAdapter('generated on.proxyReq behaviours on $name', (adapter) => {
   it.each([
     ['', {}],
     [' (retries on, Idempotency-Key)', { retry: { retries: 2, baseDelay: 0 } }],
     [' through http-proxy\'s web() (followRedirects)', { followRedirects: true }],
   ] as const)('never send a second request, an unframed byte, or leave the client hanging%s', async (_label, extra) => {
-    const app = await listen(build(upstream.url, extra));
+    const app = await build(adapter, upstream.url, extra);
     try {
       await fc.assert(
         fc.asyncProperty(fc.array(step, { maxLength: 5 }), fc.constantFrom('POST', 'GET'), async (steps, method) => {
@@ -191,9 +169,9 @@ const FRAMING_ATTACKS: Record<string, string> = {
   'a bare LF in the chunk framing': `POST /api/echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n4\nabcd\r\n0\r\n\r\n${SMUGGLE}`,
 };
 
-describe.each(Object.entries(APPS))('client-side framing attacks on %s', (_name, build) => {
+forEachAdapter('client-side framing attacks on $name', (adapter) => {
   it.each(Object.entries(FRAMING_ATTACKS))('refuses %s with 400 before anything goes upstream', async (_attack, bytes) => {
-    const app = await listen(build(upstream.url, {}));
+    const app = await build(adapter, upstream.url, {});
     current = [];
     try {
       upstream.reset();

@@ -11,11 +11,9 @@ import { stringify as stringifyQuery } from 'node:querystring';
 import { createRequire } from 'node:module';
 import express from 'express';
 import { fixRequestBody } from 'http-proxy-middleware';
-import Koa from 'koa';
+import type Koa from 'koa';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import * as expressAdapter from '../../src/express/index.js';
-import * as koaAdapter from '../../src/koa/index.js';
-import { listen } from '../support/apps.js';
+import { ADAPTERS, adapterNamed, forEachAdapter, type Adapter, type MountedApp } from '../support/apps.js';
 import { send } from '../support/client.js';
 import { startWiredUpstream, type WiredUpstream } from '../support/wire.js';
 
@@ -94,53 +92,27 @@ const BODIES: Record<string, { type: string; body: string; jsonish?: boolean }> 
   multipart: { type: `multipart/form-data; boundary=${BOUNDARY}`, body: MULTIPART },
 };
 
-interface App {
-  url: string;
-  close(): Promise<void>;
-}
-
-type Build = (target: string, proxyReq: ProxyReqHandler, retry: boolean, extra?: Record<string, unknown>) => Promise<App>;
-
-const ADAPTERS: Record<string, Build> = {
-  'Express 5': (target, proxyReq, retry, extra) => {
-    const app = express();
-    const gateway = expressAdapter.gatewayErrors();
-    app.use(gateway);
-    app.use(express.json(), express.text(), express.urlencoded({ extended: false }));
-    app.use(
-      '/api',
-      expressAdapter.gatewayProxy({ target, on: { proxyReq }, retry: retry ? { retries: 1, baseDelay: 0 } : false, ...extra } as never),
-    );
-    app.use(gateway.errorHandler);
-    app.use((err: Error, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
-      res.status(500).type('text/plain').send(`app handler: ${err.message}`);
-    });
-    return listen(app);
-  },
-  'Koa 3': (target, proxyReq, retry, extra) => {
-    const app = new Koa();
-    app.silent = true;
-    app.use(async (ctx, next) => {
-      try {
-        await next();
-      } catch (err) {
-        ctx.status = 500;
-        ctx.body = `app handler: ${(err as Error).message}`;
-      }
-    });
-    app.use(koaAdapter.gatewayErrors());
-    app.use(bodyParser({ enableTypes: ['json', 'form', 'text'] }));
+/** The body parsers each framework's users mount after gatewayErrors(). */
+const PARSERS: Record<Adapter['kind'], unknown[]> = {
+  express: [express.json(), express.text(), express.urlencoded({ extended: false })],
+  koa: [
+    bodyParser({ enableTypes: ['json', 'form', 'text'] }),
     // What Koa users do so that http-proxy-middleware's fixRequestBody finds the parsed body.
-    app.use(async (ctx, next) => {
+    (async (ctx, next) => {
       (ctx.req as { body?: unknown }).body = (ctx.request as { body?: unknown }).body;
       await next();
-    });
-    app.use(
-      koaAdapter.gatewayProxy({ target, pathFilter: '/api', on: { proxyReq }, retry: retry ? { retries: 1, baseDelay: 0 } : false, ...extra } as never),
-    );
-    return listen(app.callback());
-  },
+    }) satisfies Koa.Middleware,
+  ],
 };
+
+/**
+ * The row's app: gatewayErrors(), the framework's body parsers, one proxy for /api (on Express
+ * mounted at /api, as its users do; on Koa a pathFilter).
+ */
+function build({ kind, mount }: Adapter, target: string, proxyReq: ProxyReqHandler, retry: boolean, extra?: Record<string, unknown>): Promise<MountedApp> {
+  const options = { target, on: { proxyReq }, retry: retry ? { retries: 1, baseDelay: 0 } : false, ...extra };
+  return mount({ between: PARSERS[kind], proxies: [{ prefix: '/api', options, mountPath: kind === 'express' }] });
+}
 
 /** Fail the first attempt of each request id with 503 when asked to, then answer 200. */
 const attemptsById = new Map<string, number>();
@@ -169,7 +141,8 @@ function wireMessages() {
   return { conns, messages: conns.flatMap((c) => c.messages) };
 }
 
-describe.each(Object.entries(ADAPTERS))('one owner of the request body on %s', (_name, build) => {
+forEachAdapter('one owner of the request body on $name', (adapter) => {
+  const _name = adapter.name;
   describe.each(Object.entries(FORMS))('with on.proxyReq as %s', (_form, { handler, changes }) => {
     it.each([
       ['', false, undefined],
@@ -177,7 +150,7 @@ describe.each(Object.entries(ADAPTERS))('one owner of the request body on %s', (
       [', through http-proxy\'s web() (followRedirects)', false, { followRedirects: true }],
       [', through http-proxy\'s web() (followRedirects)', true, { followRedirects: true }],
     ] as const)('sends each attempt once with its body once%s (retry after a 503: %s)', async (_path, retry, extra) => {
-      const app = await build(upstream.url, handler, retry, extra);
+      const app = await build(adapter, upstream.url, handler, retry, extra);
       try {
         const sent: { id: string; body: string; attempts: number }[] = [];
         // Two rounds over every body kind: the gateway's pooled connection carries several requests.
@@ -226,39 +199,25 @@ describe('a multipart field that fixRequestBody refuses (CR or LF: header inject
   const body = `--${BOUNDARY}\r\nContent-Disposition: form-data; name="a"\r\n\r\nx\r\n--${BOUNDARY}--\r\n`;
   const headers = { 'content-type': `multipart/form-data; boundary=${BOUNDARY}` };
 
-  it('is the client\'s 400 on Express, through the framework\'s own error handling, and nothing goes upstream', async () => {
-    const app = express();
-    app.use(expressAdapter.gatewayErrors());
-    app.use((req, _res, next) => {
+  /** What a multipart parser leaves, as each framework mounts it. */
+  const multipart: Record<Adapter['kind'], unknown> = {
+    express: ((req, _res, next) => {
       req.resume();
       req.once('end', () => {
         (req as { body?: unknown }).body = parsedMultipart;
         next();
       });
-    });
-    app.use('/api', expressAdapter.gatewayProxy({ target: upstream.url, on: { proxyReq: wrapped } } as never));
-    const a = await listen(app);
-    try {
-      const r = await send(`${a.url}/api/upload`, { method: 'POST', headers, body });
-      expect(r.status).toBe(400);
-      expect(upstream.handled).toEqual([]);
-    } finally {
-      await a.close();
-    }
-  });
-
-  it('is the client\'s 400 on Koa, through the framework\'s own error handling, and nothing goes upstream', async () => {
-    const app = new Koa();
-    app.silent = true;
-    app.use(koaAdapter.gatewayErrors());
-    app.use(async (ctx, next) => {
+    }) satisfies express.RequestHandler,
+    koa: (async (ctx, next) => {
       ctx.req.resume();
       await new Promise((r) => ctx.req.once('end', r));
       (ctx.req as { body?: unknown }).body = parsedMultipart;
       await next();
-    });
-    app.use(koaAdapter.gatewayProxy({ target: upstream.url, pathFilter: '/api', on: { proxyReq: wrapped } } as never));
-    const a = await listen(app.callback());
+    }) satisfies Koa.Middleware,
+  };
+
+  it.each(ADAPTERS)('is the client\'s 400 on $name, through the framework\'s error handling, and nothing goes upstream', async ({ kind, mount }) => {
+    const a = await mount({ between: [multipart[kind]], proxies: [{ prefix: '/api', options: { target: upstream.url, on: { proxyReq: wrapped } }, mountPath: kind === 'express' }] });
     try {
       const r = await send(`${a.url}/api/upload`, { method: 'POST', headers, body });
       expect(r.status).toBe(400);
@@ -272,7 +231,7 @@ describe('a multipart field that fixRequestBody refuses (CR or LF: header inject
 
 describe('handlers that do other things to the upstream request', () => {
   it('sends the body once when on.proxyReq only flushes the head', async () => {
-    const app = await ADAPTERS['Express 5']!(upstream.url, (proxyReq) => proxyReq.flushHeaders(), false);
+    const app = await build(adapterNamed('Express 5'), upstream.url, (proxyReq) => proxyReq.flushHeaders(), false);
     try {
       upstream.reset();
       const r = await send(`${app.url}/api/echo`, { method: 'POST', headers: { 'content-type': 'text/plain', 'x-test-id': 'flush' }, body: 'abc' });
@@ -284,8 +243,8 @@ describe('handlers that do other things to the upstream request', () => {
     }
   });
 
-  it.each(Object.entries(ADAPTERS))('answers 500 and keeps the process when on.proxyRes throws, on %s', async (_name, build) => {
-    const app = await build(upstream.url, () => undefined, false, { on: { proxyRes: () => { throw new Error('a bug in proxyRes'); } } });
+  it.each(ADAPTERS)('answers 500 and keeps the process when on.proxyRes throws, on $name', async (adapter) => {
+    const app = await build(adapter, upstream.url, () => undefined, false, { on: { proxyRes: () => { throw new Error('a bug in proxyRes'); } } });
     try {
       const r = await send(`${app.url}/api/echo`);
       expect(r.status).toBe(500);

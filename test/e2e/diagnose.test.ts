@@ -5,7 +5,7 @@
  * real refused port.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { expressMount, koaMount, type Mount, type MountedApp } from '../support/apps.js';
+import { forEachAdapter, type Mount, type MountedApp } from '../support/apps.js';
 import { send } from '../support/client.js';
 import { closedPort } from '../support/fault-kit.js';
 
@@ -29,10 +29,7 @@ async function mount(m: Mount, errors: Record<string, unknown>, options: Record<
   return app;
 }
 
-describe.each([
-  ['Express 5', expressMount()],
-  ['Koa 3', koaMount()],
-] as const)('the owner view on %s', (_name, m) => {
+forEachAdapter('the owner view on $name', ({ mount: m }) => {
   it('shows the allowed request which target, each attempt, the breaker and what to check, in HTML, JSON and text', async () => {
     const port = await closedPort();
     const target = `http://127.0.0.1:${port}`;

@@ -12,6 +12,7 @@ import compression from 'compression';
 import morgan from 'morgan';
 import { afterAll, describe, expect, it } from 'vitest';
 import { gatewayErrors } from '../../src/express/index.js';
+import { ADAPTERS, MATRIX_ADAPTERS } from '../support/apps.js';
 import { send } from '../support/client.js';
 
 const require = createRequire(import.meta.url);
@@ -49,7 +50,7 @@ function expectBranded(r: { status: number; headers: http.IncomingHttpHeaders; b
   expect(r.headers['retry-after']).toBe('30');
 }
 
-for (const [name, pkg] of [['Express 5', 'express'], ['Express 4', 'express4']] as const) {
+for (const { name, pkg } of [...ADAPTERS, ...MATRIX_ADAPTERS].filter((a) => a.kind === 'express')) {
   describe(`gatewayErrors() among other Express middleware (${name})`, () => {
     const express = require(pkg) as Express;
 

@@ -1,6 +1,6 @@
-import { expressMount } from '../support/apps.js';
+import { adapterNamed } from '../support/apps.js';
 import { describeResilience } from './resilience.js';
 import { describeGateway } from './scenarios.js';
 
-describeGateway('Express 5', expressMount('express'));
-describeResilience('Express 5', expressMount('express'));
+describeGateway(adapterNamed('Express 5'));
+describeResilience(adapterNamed('Express 5'));

@@ -6,14 +6,14 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { expressMount, koaMount, type Mount } from '../support/apps.js';
+import { ADAPTERS, type Adapter } from '../support/apps.js';
 import { send } from '../support/client.js';
 import { useGatewayFixture } from '../support/gateway-fixture.js';
 
 const HTML = { accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' };
 const JSON_ACCEPT = { accept: 'application/json' };
 
-function describeExtraStatuses(name: string, mount: Mount): void {
+function describeExtraStatuses({ name, mount }: Adapter): void {
   describe(`extraStatuses on ${name}`, () => {
     const fx = useGatewayFixture(mount, 'x');
     const app = (errors: Record<string, unknown>) =>
@@ -115,5 +115,4 @@ function describeExtraStatuses(name: string, mount: Mount): void {
   });
 }
 
-describeExtraStatuses('Express 5', expressMount('express'));
-describeExtraStatuses('Koa 3', koaMount('koa'));
+for (const adapter of ADAPTERS) describeExtraStatuses(adapter);

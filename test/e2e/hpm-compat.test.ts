@@ -5,6 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import * as expressAdapter from '../../src/express/index.js';
 import * as koaAdapter from '../../src/koa/index.js';
+import { ADAPTERS, forEachAdapter, listen } from '../support/apps.js';
+import { send } from '../support/client.js';
 
 describe('a request pathFilter does not match', () => {
   it('is handed to next() on Express without touching req or res, even minimal ones', async () => {
@@ -25,34 +27,22 @@ describe('a request pathFilter does not match', () => {
 });
 
 describe('upgrade, as on http-proxy-middleware\'s middleware', () => {
-  it.each([
-    ['Express', () => expressAdapter.gatewayProxy({ target: 'http://127.0.0.1:9', ws: true })],
-    ['Koa', () => koaAdapter.gatewayProxy({ target: 'http://127.0.0.1:9', ws: true })],
-  ] as const)('is a function on what %s\'s gatewayProxy() returns, for server.on(\'upgrade\', proxy.upgrade)', (_name, make) => {
-    expect(make().upgrade).toBeTypeOf('function');
+  it.each(ADAPTERS)('is a function on what $name\'s gatewayProxy() returns, for server.on(\'upgrade\', proxy.upgrade)', ({ api }) => {
+    expect(api.gatewayProxy({ target: 'http://127.0.0.1:9', ws: true }).upgrade).toBeTypeOf('function');
   });
 });
 
-describe('an h2c upgrade offer (curl --http2 on http://)', () => {
+forEachAdapter('an h2c upgrade offer (curl --http2 on http://) on $name', ({ mount }) => {
   it('goes on as a plain request: the upstream answers it as HTTP/1.1', async () => {
-    const http = await import('node:http');
-    const upstream = http.createServer((_req, res) => res.end('plain'));
-    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
-    const express = (await import('express')).default;
-    const app = express();
-    app.use(expressAdapter.gatewayProxy({ target: `http://127.0.0.1:${(upstream.address() as import('node:net').AddressInfo).port}` }));
-    const server = http.createServer(app);
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const upstream = await listen((_req, res) => res.end('plain'));
+    const app = await mount({ errors: false, proxy: { target: upstream.url } });
     try {
-      const { send } = await import('../support/client.js');
-      const r = await send(`http://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}/x`, {
+      const r = await send(`${app.url}/x`, {
         headers: { connection: 'Upgrade, HTTP2-Settings', upgrade: 'h2c', 'http2-settings': 'AAMAAABkAAQCAAAAAAIAAAAA' },
       });
       expect([r.status, r.body]).toEqual([200, 'plain']);
     } finally {
-      server.closeAllConnections();
-      upstream.closeAllConnections();
-      await Promise.all([new Promise((r) => server.close(r)), new Promise((r) => upstream.close(r))]);
+      await Promise.all([app.close(), upstream.close()]);
     }
   });
 });

@@ -1,6 +1,6 @@
-import { koaMount } from '../support/apps.js';
+import { adapterNamed } from '../support/apps.js';
 import { describeResilience } from './resilience.js';
 import { describeGateway } from './scenarios.js';
 
-describeGateway('Koa 3', koaMount('koa'));
-describeResilience('Koa 3', koaMount('koa'));
+describeGateway(adapterNamed('Koa 3'));
+describeResilience(adapterNamed('Koa 3'));

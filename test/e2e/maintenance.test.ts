@@ -6,7 +6,7 @@ import diagnostics from 'node:diagnostics_channel';
 import http from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { CHANNELS } from '../../src/core/observe/events.js';
-import { expressMount, koaMount, type Mount } from '../support/apps.js';
+import { ADAPTERS, type Adapter } from '../support/apps.js';
 import { send } from '../support/client.js';
 import { useGatewayFixture } from '../support/gateway-fixture.js';
 
@@ -27,7 +27,7 @@ function sendRaw(base: string, target: string): Promise<number> {
   });
 }
 
-function describeMaintenance(name: string, kind: 'express' | 'koa', mount: Mount): void {
+function describeMaintenance({ name, kind, mount }: Adapter): void {
   describe(`planned maintenance on ${name}`, () => {
     const fx = useGatewayFixture(mount, 'm');
 
@@ -246,5 +246,4 @@ function describeMaintenance(name: string, kind: 'express' | 'koa', mount: Mount
   });
 }
 
-describeMaintenance('Express 5', 'express', expressMount('express'));
-describeMaintenance('Koa 3', 'koa', koaMount('koa'));
+for (const adapter of ADAPTERS) describeMaintenance(adapter);

@@ -8,7 +8,7 @@ import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AttemptEndEvent, RequestEndEvent } from '../../src/core/observe/events.js';
 import { prometheusMetrics } from '../../src/prometheus.js';
-import { expressMount, koaMount, type Mount, type MountedApp } from '../support/apps.js';
+import { forEachAdapter, type Mount, type MountedApp } from '../support/apps.js';
 import { eventually, send } from '../support/client.js';
 import { startTarget, type TargetServer } from '../support/target.js';
 
@@ -56,10 +56,7 @@ async function mount(m: Mount, options: Record<string, unknown>, errors: Record<
 
 const quick = { retries: 2, baseDelay: 0, maxDelay: 0 };
 
-describe.each([
-  ['Express 5', expressMount()],
-  ['Koa 3', koaMount()],
-] as const)('request-end on %s', (_name, m) => {
+forEachAdapter('request-end on $name', ({ mount: m }) => {
   it('ends a retried 429 passed through as passed_through, with the 429 the client got', async () => {
     const s = seen();
     const app = await mount(m, { target: await fixed(429), retry: { ...quick, statuses: [429, 502, 503, 504] }, ...s.hooks });

@@ -8,7 +8,7 @@ import { CHANNELS } from '../../src/core/observe/events.js';
 import { startBlackhole } from '../support/blackhole.js';
 import { delay, send, type Answer } from '../support/client.js';
 import { useGatewayFixture } from '../support/gateway-fixture.js';
-import type { Mount } from '../support/apps.js';
+import type { Adapter } from '../support/apps.js';
 
 const JSON_ACCEPT = { accept: 'application/json' };
 
@@ -24,7 +24,7 @@ async function load(total: number, concurrency: number, one: (i: number) => Prom
   return answers;
 }
 
-export function describeResilience(name: string, mount: Mount): void {
+export function describeResilience({ name, mount }: Adapter): void {
   describe(`resilience on ${name}`, () => {
     const fx = useGatewayFixture(mount, 'r');
     const k = fx.key;

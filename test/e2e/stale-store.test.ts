@@ -3,7 +3,7 @@
  * deadline, never a hang.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { expressMount, koaMount, type MountedApp } from '../support/apps.js';
+import { forEachAdapter, type MountedApp } from '../support/apps.js';
 import { send } from '../support/client.js';
 import { closedPort } from '../support/fault-kit.js';
 
@@ -14,10 +14,7 @@ afterEach(async () => {
 
 const hanging = { get: () => new Promise<never>(() => undefined), set: () => undefined, delete: () => undefined };
 
-describe.each([
-  ['Express 5', expressMount()],
-  ['Koa 3', koaMount()],
-] as const)('a stale store that never answers, on %s', (_name, mount) => {
+forEachAdapter('a stale store that never answers, on $name', ({ mount: mount }) => {
   it('gives the error answer by the deadline', async () => {
     const app = await mount({ proxies: [{ prefix: '/api', options: { target: `http://127.0.0.1:${await closedPort()}`, retry: false, deadline: 300, stale: { store: hanging } } }] });
     open.push(app);

@@ -10,7 +10,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CHANNELS, type StaleEvent } from '../../src/core/observe/events.js';
 import type { StaleEntry, StaleStore } from '../../src/core/proxy-options.js';
-import { expressMount, koaMount, type Mount, type MountedApp } from '../support/apps.js';
+import { ADAPTERS, type Adapter, type MountedApp } from '../support/apps.js';
 import { delay, send } from '../support/client.js';
 
 /** What one upstream path answers. */
@@ -137,7 +137,7 @@ const NEVER: Record<string, Route & { request?: Record<string, string> }> = {
 
 const ENTRY_LIMIT = 512 * 1024;
 
-function describeStale(name: string, mount: Mount): void {
+function describeStale({ name, mount }: Adapter): void {
   describe(`stale-if-error on ${name}`, () => {
     const open: Array<MountedApp | Upstream> = [];
     afterEach(async () => {
@@ -385,5 +385,4 @@ function describeStale(name: string, mount: Mount): void {
   });
 }
 
-describeStale('Express 5', expressMount('express'));
-describeStale('Koa 3', koaMount('koa'));
+for (const adapter of ADAPTERS) describeStale(adapter);

@@ -12,15 +12,14 @@ import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-ho
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { DataPointType, MeterProvider, MetricReader, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import express from 'express';
-import Koa from 'koa';
+import type express from 'express';
+import type Koa from 'koa';
 import { Registry } from 'prom-client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import * as expressAdapter from '../../src/express/index.js';
-import * as koaAdapter from '../../src/koa/index.js';
 import { CHANNELS, type RequestEndEvent } from '../../src/core/observe/events.js';
 import { promLabel } from '../../src/core/observe/metrics.js';
 import { prometheusMetrics, type PrometheusMetrics } from '../../src/prometheus.js';
+import { forEachAdapter, type Adapter } from '../support/apps.js';
 import { delay, eventually, send } from '../support/client.js';
 import { startTarget, type TargetServer } from '../support/target.js';
 
@@ -99,48 +98,48 @@ function proxies(u: Upstreams): { prefix: string; options: Record<string, unknow
   ];
 }
 
-type App = (u: Upstreams, registry: Registry, tracer: Tracer) => Promise<string>;
 
 /** The app's own server span around everything, as @opentelemetry/instrumentation-http makes one. */
-const expressApp: App = async (u, registry, tracer) => {
-  const app = express();
-  app.use((req, res, next) => {
-    tracer.startActiveSpan('incoming', { kind: SpanKind.SERVER }, (span) => {
-      res.on('close', () => span.end());
-      next();
-    });
-  });
-  const gateway = expressAdapter.gatewayErrors();
-  app.use(gateway);
-  app.get('/metrics', async (_req, res) => {
-    res.type(registry.contentType).send(await registry.metrics());
-  });
-  for (const p of proxies(u)) app.use(expressAdapter.gatewayProxy({ pathFilter: p.prefix, ...p.options } as never));
-  app.use(gateway.errorHandler);
-  return (await listen(app)).url;
+const TRACING: Record<Adapter['kind'], (tracer: Tracer) => unknown> = {
+  express: (tracer) =>
+    ((_req, res, next) => {
+      tracer.startActiveSpan('incoming', { kind: SpanKind.SERVER }, (span) => {
+        res.on('close', () => span.end());
+        next();
+      });
+    }) satisfies express.RequestHandler,
+  koa: (tracer) =>
+    ((_ctx, next) =>
+      tracer.startActiveSpan('incoming', { kind: SpanKind.SERVER }, async (span) => {
+        try {
+          await next();
+        } finally {
+          span.end();
+        }
+      })) satisfies Koa.Middleware,
 };
 
-const koaApp: App = async (u, registry, tracer) => {
-  const app = new Koa();
-  app.silent = true;
-  app.use((ctx, next) =>
-    tracer.startActiveSpan('incoming', { kind: SpanKind.SERVER }, async (span) => {
-      try {
-        await next();
-      } finally {
-        span.end();
-      }
-    }),
-  );
-  app.use(koaAdapter.gatewayErrors());
-  app.use(async (ctx, next) => {
-    if (ctx.path !== '/metrics') return next();
-    ctx.type = registry.contentType;
-    ctx.body = await registry.metrics();
-  });
-  for (const p of proxies(u)) app.use(koaAdapter.gatewayProxy({ pathFilter: p.prefix, ...p.options } as never));
-  return (await listen(app.callback())).url;
+/** The app serves the prom-client registry on /metrics, after gatewayErrors(). */
+const METRICS_ROUTE: Record<Adapter['kind'], (registry: Registry) => unknown> = {
+  express: (registry) =>
+    ((req, res, next) => {
+      if (req.method !== 'GET' || req.path !== '/metrics') return next();
+      void registry.metrics().then((text) => res.type(registry.contentType).send(text));
+    }) satisfies express.RequestHandler,
+  koa: (registry) =>
+    (async (ctx, next) => {
+      if (ctx.path !== '/metrics') return next();
+      ctx.type = registry.contentType;
+      ctx.body = await registry.metrics();
+    }) satisfies Koa.Middleware,
 };
+
+/** The row's app in front of the scripted upstreams; returns its URL. */
+async function makeApp({ kind, mount }: Adapter, u: Upstreams, registry: Registry, tracer: Tracer): Promise<string> {
+  const app = await mount({ before: [TRACING[kind](tracer)], between: [METRICS_ROUTE[kind](registry)], proxies: proxies(u) });
+  cleanup.push(() => app.close());
+  return app.url;
+}
 
 /** Series as `name{label="v",...}` (labels sorted) to value: the shape both exporters are compared in. */
 type Series = Record<string, number>;
@@ -193,10 +192,7 @@ const PROM_NAMES = [
   'gateway_errors_circuit_state',
 ];
 
-describe.each([
-  ['Express 5', expressApp],
-  ['Koa 3', koaApp],
-] as const)('metrics and traces on %s', (_name, makeApp) => {
+forEachAdapter('metrics and traces on $name', (adapter) => {
   let reader: TestReader;
   let spans: InMemorySpanExporter;
   let registry: Registry;
@@ -230,7 +226,7 @@ describe.each([
     const b = await scriptedUpstream();
     const c = await startTarget('c');
     cleanup.push(() => c.close());
-    const url = await makeApp({ a: a.url, b: b.url, c }, registry, trace.getTracer('test-app'));
+    const url = await makeApp(adapter, { a: a.url, b: b.url, c }, registry, trace.getTracer('test-app'));
     const statuses: number[] = [];
     const get = async (path: string, method = 'GET') => statuses.push((await send(`${url}${path}`, { method, headers: { accept: 'application/json' } })).status);
     // a: three fine, two recover after one 503, one gives up after three, a POST is not replayed, a 404 is the app's.
@@ -316,7 +312,7 @@ describe.each([
     const b = await scriptedUpstream();
     const c = await startTarget('c');
     cleanup.push(() => c.close());
-    const url = await makeApp({ a: a.url, b: b.url, c }, registry, trace.getTracer('test-app'));
+    const url = await makeApp(adapter, { a: a.url, b: b.url, c }, registry, trace.getTracer('test-app'));
     expect((await send(`${url}/a/flaky/t1/1`)).status).toBe(200);
     await eventually(() => spans.getFinishedSpans().some((s) => s.name === 'incoming'));
     const finished = spans.getFinishedSpans();
@@ -348,7 +344,7 @@ describe.each([
     const b = await scriptedUpstream();
     const c = await startTarget('c');
     cleanup.push(() => c.close());
-    const url = await makeApp({ a: a.url, b: b.url, c }, registry, trace.getTracer('test-app'));
+    const url = await makeApp(adapter, { a: a.url, b: b.url, c }, registry, trace.getTracer('test-app'));
     expect((await send(`${url}/w/flaky/w1/1`)).status).toBe(200);
     await eventually(() => spans.getFinishedSpans().some((s) => s.name === 'incoming'));
     const incoming = spans.getFinishedSpans().find((s) => s.name === 'incoming')!;
@@ -363,7 +359,7 @@ describe.each([
     const b = await scriptedUpstream();
     const c = await startTarget('c');
     cleanup.push(() => c.close());
-    const url = await makeApp({ a: a.url, b: b.url, c }, registry, trace.getTracer('test-app'));
+    const url = await makeApp(adapter, { a: a.url, b: b.url, c }, registry, trace.getTracer('test-app'));
     await send(`${url}/a/ok`, { method: 'PURGE' });
     await eventually(() => ends.length === 1);
     const [span] = spans.getFinishedSpans().filter((s) => s.kind === SpanKind.CLIENT);
@@ -378,7 +374,7 @@ describe.each([
     const b = await scriptedUpstream();
     const c = await startTarget('c');
     cleanup.push(() => c.close());
-    const url = await makeApp({ a: a.url, b: b.url, c }, registry, trace.getTracer('test-app'));
+    const url = await makeApp(adapter, { a: a.url, b: b.url, c }, registry, trace.getTracer('test-app'));
     await c.kill();
     for (let i = 0; i < 3; i++) await send(`${url}/c/x`);
     await eventually(() => spans.getFinishedSpans().filter((s) => s.name === 'incoming').length === 3);

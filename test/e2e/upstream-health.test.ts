@@ -6,16 +6,12 @@
  */
 import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { expressMount, koaMount, type Mount, type MountedApp } from '../support/apps.js';
+import { forEachAdapter, type Mount, type MountedApp } from '../support/apps.js';
 import { delay, send, type Answer } from '../support/client.js';
 import { closedPort } from '../support/fault-kit.js';
 import { startTarget, type TargetServer } from '../support/target.js';
 
 const JSON_ACCEPT = { accept: 'application/json' };
-const ADAPTERS: [string, Mount][] = [
-  ['Express 5', expressMount()],
-  ['Koa 3', koaMount()],
-];
 
 let cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -54,7 +50,7 @@ async function traffic(count: number, clients: number, path: (i: number) => stri
 
 const statuses = (answers: Answer[]) => answers.reduce<Record<number, number>>((m, a) => ((m[a.status] = (m[a.status] ?? 0) + 1), m), {});
 
-describe.each(ADAPTERS)('upstream health on %s', (_name, m) => {
+forEachAdapter('upstream health on $name', ({ mount: m }) => {
   describe('one broken route of a healthy upstream, with the defaults', () => {
     it.each(['502', '503', 'reset'] as const)('never fails the healthy routes when the broken one answers %s (one client, then 20)', async (how) => {
       const t = await target('a');
@@ -145,7 +141,8 @@ describe.each(ADAPTERS)('upstream health on %s', (_name, m) => {
       for (const p of posts) {
         expect(reached(p.id), p.id).toBeLessThanOrEqual(1);
         if (p.a.status === 200) expect(reached(p.id), p.id).toBe(1);
-        else expect(JSON.parse(p.a.body === '' ? '{}' : p.a.body.startsWith('{') ? p.a.body : '{}')).toBeDefined();
+        // Cut off by the kill: the gateway's own error answer, naming what it saw.
+        else expect([p.a.status, p.a.headers['proxy-status']], p.id).toEqual([expect.toBeOneOf([502, 503, 504]), expect.stringMatching(/^gateway-errors; error=/)]);
       }
       // Posts to the dead target while it refused went to another: nothing of them had left.
       expect(posts.filter((p) => p.a.status === 200).length).toBeGreaterThan(posts.length * 0.8);
@@ -216,14 +213,12 @@ describe.each(ADAPTERS)('upstream health on %s', (_name, m) => {
   });
 });
 
-describe('a lone target', () => {
+forEachAdapter('a lone target on $name', ({ mount: m }) => {
   it('sends a POST again when its connection was refused, and says it did not go through', async () => {
     const port = await closedPort();
-    const app = await mount(expressMount(), { target: `http://127.0.0.1:${port}`, retry: { baseDelay: 1, maxDelay: 2 } });
     const retries: number[] = [];
-    const app2 = await mount(expressMount(), { target: `http://127.0.0.1:${port}`, retry: { baseDelay: 1, maxDelay: 2 }, onRetry: (e: { attempt: number }) => retries.push(e.attempt) });
-    void app;
-    const r = await send(`${app2.url}/api/x`, { method: 'POST', body: '{"id":"x"}', headers: { 'content-type': 'application/json', ...JSON_ACCEPT } });
+    const app = await mount(m, { target: `http://127.0.0.1:${port}`, retry: { baseDelay: 1, maxDelay: 2 }, onRetry: (e: { attempt: number }) => retries.push(e.attempt) });
+    const r = await send(`${app.url}/api/x`, { method: 'POST', body: '{"id":"x"}', headers: { 'content-type': 'application/json', ...JSON_ACCEPT } });
     expect(r.status).toBe(502);
     expect(retries).toEqual([1, 2]);
     expect(JSON.parse(r.body).mayHaveGoneThrough).not.toBe(true);
@@ -273,7 +268,7 @@ describe('target state and active health checks', () => {
   });
 });
 
-describe.each(ADAPTERS)('a Retry-After from one of several targets on %s', (_name, m) => {
+forEachAdapter('a Retry-After from one of several targets on $name', ({ mount: m }) => {
   it('does not stop or delay the retry on another target, long or short', async () => {
     const busy = http.createServer((_req, res) => res.writeHead(503, { 'retry-after': '120' }).end('busy'));
     await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
@@ -289,11 +284,11 @@ describe.each(ADAPTERS)('a Retry-After from one of several targets on %s', (_nam
   });
 });
 
-describe('give-up events of requests answered at once', () => {
+forEachAdapter('give-up events of requests answered at once on $name', ({ mount: m }) => {
   it('name the upstream when the circuit or the concurrency limit answers', async () => {
     const port = await closedPort();
     const upstreams: string[] = [];
-    const app = await mount(expressMount(), { target: `http://127.0.0.1:${port}`, retry: false, circuit: { consecutiveFailures: 1, halfOpenAfter: 60_000 }, onGiveUp: (e: { upstream: string; reason: string }) => upstreams.push(`${e.reason} ${e.upstream}`) });
+    const app = await mount(m, { target: `http://127.0.0.1:${port}`, retry: false, circuit: { consecutiveFailures: 1, halfOpenAfter: 60_000 }, onGiveUp: (e: { upstream: string; reason: string }) => upstreams.push(`${e.reason} ${e.upstream}`) });
     await send(`${app.url}/api/x`);
     await send(`${app.url}/api/x`);
     expect(upstreams).toEqual([`retries_exhausted http://127.0.0.1:${port}`, `circuit_open http://127.0.0.1:${port}`]);

@@ -6,12 +6,9 @@
  */
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
-import express from 'express';
-import Koa from 'koa';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
-import * as expressAdapter from '../../src/express/index.js';
-import * as koaAdapter from '../../src/koa/index.js';
+import { forEachAdapter, type Adapter } from '../support/apps.js';
 import { closedPort } from '../support/fault-kit.js';
 import { handleCensus, handlesSettled } from '../reliability/harness.js';
 
@@ -62,29 +59,16 @@ async function faultyUpstream(fault: 'reset' | 'hang' | '503' | '401'): Promise<
   return `http://${await listen(server)}`;
 }
 
-type Gateway = { url: string; proxy: { upgrade: (...a: never[]) => void } };
-
-const ADAPTERS: Record<string, (options: Record<string, unknown>) => Promise<Gateway>> = {
-  'Express 5': async (options) => {
-    const app = express();
-    app.use(expressAdapter.gatewayErrors());
-    const proxy = expressAdapter.gatewayProxy({ pathFilter: '/ws', ...options } as never);
-    app.use(proxy);
-    const server = http.createServer(app);
-    server.on('upgrade', proxy.upgrade);
-    return { url: `ws://${await listen(server)}`, proxy };
-  },
-  'Koa 3': async (options) => {
-    const app = new Koa();
-    app.silent = true;
-    app.use(koaAdapter.gatewayErrors());
-    const proxy = koaAdapter.gatewayProxy({ pathFilter: '/ws', ...options } as never);
-    app.use(proxy);
-    const server = http.createServer(app.callback());
-    server.on('upgrade', proxy.upgrade);
-    return { url: `ws://${await listen(server)}`, proxy };
-  },
-};
+/**
+ * The row's app with one gatewayProxy on /ws, as a ws:// base URL. With `upgrade` (the default),
+ * `server.on('upgrade', proxy.upgrade)` as http-proxy-middleware documents it; without, only the
+ * proxy's own `ws: true`.
+ */
+async function gatewayOn({ mount }: Adapter, options: Record<string, unknown>, upgrade = true): Promise<{ url: string }> {
+  const app = await mount({ proxies: [{ prefix: '/ws', options }], upgrade });
+  cleanup.push(() => app.close());
+  return { url: app.url.replace(/^http:/, 'ws:') };
+}
 
 /** Open a WebSocket; resolves with the echo of one message, or the HTTP answer the handshake got. */
 function tryOpen(url: string): Promise<{ opened: true; echo: string } | { opened: false; status: number; headers: http.IncomingHttpHeaders; body: string } | { opened: false; error: string }> {
@@ -115,7 +99,8 @@ function tryOpen(url: string): Promise<{ opened: true; echo: string } | { opened
   });
 }
 
-describe.each(Object.entries(ADAPTERS))('WebSockets on %s', (_name, gateway) => {
+forEachAdapter('WebSockets on $name', (adapter) => {
+  const gateway = (options: Record<string, unknown>) => gatewayOn(adapter, options);
   it('echoes through the gateway', async () => {
     const g = await gateway({ target: await echoUpstream(), ws: true });
     expect(await tryOpen(`${g.url}/ws`)).toEqual({ opened: true, echo: 'echo: hello' });
@@ -184,24 +169,8 @@ describe.each(Object.entries(ADAPTERS))('WebSockets on %s', (_name, gateway) => 
   });
 });
 
-/** Like ADAPTERS, but without `server.on('upgrade', ...)`: only `ws: true`. */
-const WS_ONLY: Record<string, (options: Record<string, unknown>) => Promise<string>> = {
-  'Express 5': async (options) => {
-    const app = express();
-    app.use(expressAdapter.gatewayErrors());
-    app.use(expressAdapter.gatewayProxy({ pathFilter: '/ws', ws: true, ...options } as never));
-    return `ws://${await listen(http.createServer(app))}`;
-  },
-  'Koa 3': async (options) => {
-    const app = new Koa();
-    app.silent = true;
-    app.use(koaAdapter.gatewayErrors());
-    app.use(koaAdapter.gatewayProxy({ pathFilter: '/ws', ws: true, ...options } as never));
-    return `ws://${await listen(http.createServer(app.callback()))}`;
-  },
-};
-
-describe.each(Object.entries(WS_ONLY))('ws: true without proxy.upgrade attached, on %s', (_name, gateway) => {
+forEachAdapter('ws: true without proxy.upgrade attached, on $name', (adapter) => {
+  const gateway = async (options: Record<string, unknown>) => (await gatewayOn(adapter, { ws: true, ...options }, false)).url;
   it('answers an upgrade that comes before any plain request 503 with Retry-After at once; the next one opens', async () => {
     const url = await gateway({ target: await echoUpstream() });
     const started = Date.now();
@@ -224,7 +193,8 @@ function maskedText(text: string): Buffer {
 
 const HANDSHAKE = 'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n';
 
-describe.each(Object.entries(ADAPTERS))('the edges of an upgrade on %s', (_name, gateway) => {
+forEachAdapter('the edges of an upgrade on $name', (adapter) => {
+  const gateway = (options: Record<string, unknown>) => gatewayOn(adapter, options);
   it('delivers a frame the client sent in the same packet as its handshake', async () => {
     const g = await gateway({ target: await echoUpstream(), ws: true });
     const [host, port] = g.url.slice('ws://'.length).split(':');

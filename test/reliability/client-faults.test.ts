@@ -12,16 +12,14 @@ import { delay, eventually, send } from '../support/client.js';
 import { startBlackhole } from '../support/blackhole.js';
 import { startFaultKit, type FaultKit } from '../support/fault-kit.js';
 import {
-  ADAPTERS,
   describeError,
   handleCensus,
   handlesSettled,
   unexpectedErrors,
   watchProcess,
-  type GatewaySpec,
   type ProcessWatch,
-  type RecordingApp,
 } from './harness.js';
+import { ADAPTERS, type MountedApp } from '../support/apps.js';
 
 const MiB = 1024 * 1024;
 
@@ -50,11 +48,11 @@ function raw(port: number): { socket: net.Socket; received: () => string; closed
   return { socket, received: () => Buffer.concat(parts).toString('latin1'), closed };
 }
 
-for (const [adapter, mount] of ADAPTERS) {
+for (const { name: adapter, mount } of ADAPTERS) {
   describe(`client faults on ${adapter}`, () => {
     const slug = adapter.replace(/\W/g, '');
     let kit: FaultKit;
-    let app: RecordingApp | undefined;
+    let app: MountedApp | undefined;
     let watch: ProcessWatch;
 
     beforeAll(async () => {
@@ -79,7 +77,7 @@ for (const [adapter, mount] of ADAPTERS) {
      * census, nothing was warned, rejected or reported to the framework.
      */
     async function begin(
-      proxy: Partial<GatewaySpec['proxy']> = {},
+      proxy: Partial<Record<string, unknown>> = {},
       alive: [path: string, status: number] = ['/ok', 200],
     ): Promise<{ url: string; port: number; check(): Promise<void> }> {
       app = await mount({ errors: {}, proxy: { target: kit.url, ...proxy } });

@@ -14,7 +14,8 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { BUILTIN_LOCALES } from '../../src/core/answer/i18n.js';
 import { delay, send, type Answer } from '../support/client.js';
 import { startFaultKit, type FaultKit } from '../support/fault-kit.js';
-import { ADAPTERS, describeError, pool, unexpectedErrors, watchProcess, type ProcessWatch, type RecordingApp } from './harness.js';
+import { describeError, pool, unexpectedErrors, watchProcess, type ProcessWatch } from './harness.js';
+import { ADAPTERS, type MountedApp } from '../support/apps.js';
 
 const MAY_HAVE_GONE_THROUGH = BUILTIN_LOCALES.en!.mayHaveGoneThrough;
 const ACCEPTS = ['application/json', 'text/html', 'text/plain'] as const;
@@ -92,10 +93,10 @@ async function restartableUpstream(): Promise<{
   return self;
 }
 
-for (const [adapter, mount] of ADAPTERS) {
+for (const { name: adapter, mount } of ADAPTERS) {
   describe(`exactly once on ${adapter}`, () => {
     let kit: FaultKit;
-    let app: RecordingApp | undefined;
+    let app: MountedApp | undefined;
     let watch: ProcessWatch;
 
     beforeAll(async () => {

@@ -3,16 +3,13 @@
  * while faults move between them. `npm run soak` runs a longer one (scripts/soak.ts).
  */
 import { describe, expect, it } from 'vitest';
-import { expressMount, koaMount } from '../support/apps.js';
+import { ADAPTERS } from '../support/apps.js';
 import { failoverSoak, formatFailoverReport } from './failover-soak.js';
 
 const REQUESTS = 3000;
 
 describe('short failover soak', () => {
-  for (const [adapter, mount] of [
-    ['Express 5', expressMount('express')],
-    ['Koa 3', koaMount('koa')],
-  ] as const) {
+  for (const { name: adapter, mount } of ADAPTERS) {
     it(`loses no GET and duplicates no POST on ${adapter} while one of three targets fails at a time`, { timeout: 90_000 }, async () => {
       const report = await failoverSoak(adapter, mount, { requests: REQUESTS, concurrency: 10, timeLimit: 60_000, seed: 20_261_207 });
       console.log(formatFailoverReport(report));

@@ -8,7 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { LookupFunction } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expressMount, koaMount, type Mount, type MountedApp } from '../support/apps.js';
+import { ADAPTERS, type Adapter, type MountedApp } from '../support/apps.js';
 import { send } from '../support/client.js';
 import { closedPort, startFaultKit, type FaultKit } from '../support/fault-kit.js';
 import { FAULTS, METHODS, REPLAYABLE, outcomeOf, renderFaultMatrix, type FaultRow, type MatrixMethod } from './fault-matrix.table.js';
@@ -50,7 +50,7 @@ function internals(ports: number[]): string[] {
   return [...ports.map(String), '127.0.0.1', DNS_HOST, 'ECONN', 'ENOTFOUND', 'getaddrinfo', 'HPE_', 'DEPTH_ZERO', 'self-signed', 'self signed', 'hang up'];
 }
 
-function describeMatrix(adapter: string, mount: Mount): void {
+function describeMatrix({ name: adapter, mount }: Adapter): void {
   describe(`fault matrix on ${adapter}`, () => {
     let kit: FaultKit;
     let tlsKit: FaultKit;
@@ -169,8 +169,7 @@ function describeMatrix(adapter: string, mount: Mount): void {
   });
 }
 
-describeMatrix('Express 5', expressMount('express'));
-describeMatrix('Koa 3', koaMount('koa'));
+for (const adapter of ADAPTERS) describeMatrix(adapter);
 
 describe('fault matrix document', () => {
   it('docs/fault-matrix.md is the table the tests run', () => {
@@ -206,7 +205,7 @@ describe('DNS failure through the real resolver', () => {
 
   it('answers a .invalid target with 502 dns_error in one attempt, on both adapters', async (ctx) => {
     if (probe.code !== 'ENOTFOUND') ctx.skip(`this resolver answers .invalid with ${probe.code} after ${probe.ms} ms`);
-    for (const mount of [expressMount('express'), koaMount('koa')]) {
+    for (const { mount } of ADAPTERS) {
       const retries: number[] = [];
       const app = await mount({ proxies: [{ prefix: '/', options: { target: `http://${DNS_HOST}`, onRetry: (e: { attempt: number }) => retries.push(e.attempt) } }] });
       try {

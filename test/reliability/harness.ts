@@ -1,20 +1,9 @@
 /**
  * What the reliability suites share: watchers for what must never happen in the process
- * (warnings, unhandled rejections, errors that reach the framework), a handle census for leak
- * checks, and real Express 5 / Koa 3 apps that record every error reaching the framework.
- *
- * The apps mirror test/support/apps.ts (gatewayErrors first, one gatewayProxy, the app's own
- * last-resort handler) and add the one thing that file cannot give: a list of the errors the
- * framework saw, so `ERR_HTTP_HEADERS_SENT` and friends fail a test instead of vanishing into
- * finalhandler or Koa's silent mode.
+ * (warnings, unhandled rejections, errors that reach the framework) and a handle census for leak
+ * checks. The apps themselves come from test/support/apps.ts, which records every error that
+ * reaches the framework.
  */
-import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
-import express from 'express';
-import Koa from 'koa';
-import * as expressAdapter from '../../src/express/index.js';
-import * as koaAdapter from '../../src/koa/index.js';
-import type { GatewayErrorsOptions } from '../../src/core/options.js';
 import { delay } from '../support/client.js';
 
 /** Everything the process said that a healthy gateway never says. */
@@ -82,126 +71,6 @@ export async function handlesSettled(baseline: Record<string, number>, ms = 3000
   }
   return above;
 }
-
-/** What a reliability app is built from. */
-export interface GatewaySpec {
-  /** gatewayErrors() options. */
-  errors?: GatewayErrorsOptions;
-  /** gatewayProxy() options; `target` is required. */
-  proxy: Record<string, unknown>;
-  /** Parse JSON bodies before the proxy (express.json() / koa-bodyparser). */
-  parseJson?: boolean;
-  /** The server's `maxHeaderSize` (Node's default is 16 KiB). */
-  maxHeaderSize?: number;
-}
-
-export interface RecordingApp {
-  readonly url: string;
-  readonly port: number;
-  /** Every error that reached the framework (Express error handlers, Koa's 'error' event, the server's 'clientError'). */
-  readonly errors: unknown[];
-  /** Client connections currently open at the gateway. */
-  openConnections(): number;
-  close(): Promise<void>;
-}
-
-export type RecordingMount = (spec: GatewaySpec) => Promise<RecordingApp>;
-
-/**
- * Node's HTTP server reports these when a client hangs up or sends bytes that are not HTTP; a
- * server meets them every day and they say nothing about the gateway.
- */
-const ROUTINE_CLIENT_ERRORS: ReadonlySet<string> = new Set([
-  'ECONNRESET', // the client reset the connection
-  'HPE_INVALID_EOF_STATE', // the client closed in the middle of a request
-  'HPE_INVALID_METHOD', // garbage where a request line should be
-  'HPE_INVALID_CONSTANT',
-  'HPE_HEADER_OVERFLOW', // a head over maxHeaderSize (Node answers 431)
-]);
-
-async function serve(handler: http.RequestListener, errors: unknown[], maxHeaderSize?: number): Promise<RecordingApp> {
-  const server = http.createServer(maxHeaderSize === undefined ? {} : { maxHeaderSize }, handler);
-  const sockets = new Set<Socket>();
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.once('close', () => sockets.delete(s));
-  });
-  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-    // A client that hangs up or sends garbage is routine; anything else is worth a look.
-    if (!ROUTINE_CLIENT_ERRORS.has(err.code ?? '')) errors.push(err);
-    // What Node does without a listener: a 400 unless an answer already began, then close.
-    const pending = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
-    const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
-    if (socket.writable && !pending?.headersSent) socket.write(`HTTP/1.1 ${status}\r\nConnection: close\r\n\r\n`);
-    socket.destroy();
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  let closing: Promise<void> | undefined;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    port,
-    errors,
-    openConnections: () => sockets.size,
-    close() {
-      closing ??= new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        for (const s of sockets) s.destroy();
-      });
-      return closing;
-    },
-  };
-}
-
-/** Express 5 with gatewayErrors() first, one gatewayProxy on every path, errorHandler last. */
-export const recordingExpress: RecordingMount = async (spec) => {
-  const errors: unknown[] = [];
-  const app = express();
-  const gateway = expressAdapter.gatewayErrors(spec.errors);
-  app.use(gateway);
-  if (spec.parseJson) app.use(express.json());
-  app.use(expressAdapter.gatewayProxy(spec.proxy as never));
-  app.use((err: unknown, _req: express.Request, _res: express.Response, next: express.NextFunction) => {
-    errors.push(err);
-    next(err);
-  });
-  app.use(gateway.errorHandler);
-  app.use((err: Error, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
-    if (res.headersSent) return void res.destroy();
-    res.status(500).type('text/plain').send(`app handler: ${err.message}`);
-  });
-  return serve(app, errors, spec.maxHeaderSize);
-};
-
-/** Koa 3 with the app's last-resort handler, gatewayErrors(), one gatewayProxy. */
-export const recordingKoa: RecordingMount = async (spec) => {
-  const errors: unknown[] = [];
-  const app = new Koa();
-  app.silent = true;
-  app.on('error', (err: unknown) => errors.push(err));
-  app.use(async (ctx, next) => {
-    try {
-      await next();
-    } catch (err) {
-      errors.push(err);
-      ctx.status = 500;
-      ctx.type = 'text/plain';
-      ctx.body = `app handler: ${(err as Error).message}`;
-    }
-  });
-  app.use(koaAdapter.gatewayErrors(spec.errors));
-  if (spec.parseJson) {
-    const { default: bodyParser } = await import('koa-bodyparser');
-    app.use(bodyParser());
-  }
-  app.use(koaAdapter.gatewayProxy(spec.proxy as never));
-  return serve(app.callback(), errors, spec.maxHeaderSize);
-};
-
-export const ADAPTERS: ReadonlyArray<readonly [string, RecordingMount]> = [
-  ['Express 5', recordingExpress],
-  ['Koa 3', recordingKoa],
-];
 
 /** A short description of an error for assertion messages. */
 export function describeError(err: unknown): string {

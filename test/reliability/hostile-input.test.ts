@@ -13,7 +13,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { GatewayErrorsOptions } from '../../src/core/options.js';
 import { send, type Answer } from '../support/client.js';
 import { closedPort, startRawServer } from '../support/fault-kit.js';
-import { ADAPTERS, describeError, watchProcess, type RecordingApp } from './harness.js';
+import { describeError, watchProcess } from './harness.js';
+import { ADAPTERS, type MountedApp } from '../support/apps.js';
 
 /** A corpus of classic payloads: tag injection, attribute break-out, script URLs, template syntax. */
 const XSS = [
@@ -68,11 +69,11 @@ async function fixedUpstream(status: number, headers: Record<string, string>, bo
 
 // The circuit breaker is off throughout: these tests send many requests to a failing upstream on
 // purpose, and what they look at is the answer, not whether the breaker opened.
-for (const [adapter, mount] of ADAPTERS) {
+for (const { name: adapter, mount } of ADAPTERS) {
   describe(`hostile input on ${adapter}`, () => {
     let refusedTarget: string;
     let unavailable: { url: string; close(): Promise<void> };
-    let app: RecordingApp | undefined;
+    let app: MountedApp | undefined;
 
     beforeAll(async () => {
       refusedTarget = `http://127.0.0.1:${await closedPort()}`;
@@ -87,10 +88,10 @@ for (const [adapter, mount] of ADAPTERS) {
     });
 
     /** Gateways in front of a refused upstream (502 page) and a 503-with-Retry-After one (page with countdown). */
-    async function gateways(errors: GatewayErrorsOptions = {}): Promise<RecordingApp[]> {
+    async function gateways(errors: GatewayErrorsOptions = {}): Promise<MountedApp[]> {
       const a = await mount({ errors, proxy: { target: refusedTarget, retry: false, circuit: false } });
       const b = await mount({ errors, proxy: { target: unavailable.url, retry: false, circuit: false } });
-      app = { ...a, close: async () => void (await Promise.all([a.close(), b.close()])) } as RecordingApp;
+      app = { ...a, close: async () => void (await Promise.all([a.close(), b.close()])) } as MountedApp;
       return [a, b];
     }
 
@@ -157,7 +158,7 @@ for (const [adapter, mount] of ADAPTERS) {
       ];
       for (const key of ['home', 'statusPage', 'support'] as const) {
         for (const link of links) {
-          let targets: RecordingApp[];
+          let targets: MountedApp[];
           try {
             targets = await gateways({ brand: { [key]: link } });
           } catch (err) {
@@ -213,7 +214,7 @@ for (const [adapter, mount] of ADAPTERS) {
           const dir = join(root, `t${i}`);
           mkdirSync(dir);
           writeFileSync(join(dir, '503.eta'), `<!doctype html><html><body>${source}</body></html>`);
-          let targets: RecordingApp[];
+          let targets: MountedApp[];
           try {
             targets = await gateways({ templates: dir });
           } catch (err) {

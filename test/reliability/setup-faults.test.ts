@@ -4,7 +4,7 @@
  * on every request later.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expressMount, koaMount } from '../support/apps.js';
+import { ADAPTERS } from '../support/apps.js';
 import { send } from '../support/client.js';
 import { startFaultKit, type FaultKit } from '../support/fault-kit.js';
 
@@ -17,10 +17,7 @@ describe('options that reach the circuit breaker', () => {
     await kit.close();
   });
 
-  for (const [adapter, mount] of [
-    ['Express 5', expressMount('express')],
-    ['Koa 3', koaMount('koa')],
-  ] as const) {
+  for (const { name: adapter, mount } of ADAPTERS) {
     // The contract says failureRate is a ratio "from 0 to 1"; cockatiel's SamplingBreaker takes
     // only (0, 1) and throws a RangeError when the breaker is built, on the first request.
     for (const failureRate of [0, 1]) {

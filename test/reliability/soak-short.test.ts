@@ -5,7 +5,7 @@
  * long one (scripts/soak.ts).
  */
 import { describe, expect, it } from 'vitest';
-import { expressMount, koaMount } from '../support/apps.js';
+import { ADAPTERS } from '../support/apps.js';
 import { formatReport, fullGc, soak } from './soak.js';
 
 const REQUESTS = 2000;
@@ -18,10 +18,7 @@ const REQUESTS = 2000;
 const MAX_HEAP_GROWTH = 1.5 * 1024 * 1024;
 
 describe('short soak', () => {
-  for (const [adapter, mount] of [
-    ['Express 5', expressMount('express')],
-    ['Koa 3', koaMount('koa')],
-  ] as const) {
+  for (const { name: adapter, mount } of ADAPTERS) {
     it(`keeps ${adapter} serving well-formed answers through ${REQUESTS} requests with 30% upstream faults`, { timeout: 90_000 }, async () => {
       const report = await soak(adapter, mount, { requests: REQUESTS, concurrency: 20, faultRate: 0.3, timeLimit: 60_000, seed: 20_251_122 });
       console.log(formatReport(report));

@@ -121,14 +121,21 @@ describe('createCatalog', () => {
 });
 
 describe('interpolate', () => {
-  it('replaces known placeholders and keeps unknown ones', () => {
-    expect(interpolate('Try again in {seconds} seconds, {name}.', { seconds: 30 })).toBe(
-      'Try again in 30 seconds, {name}.',
-    );
-    expect(interpolate('{a}{a}{b}', { a: 'x', b: 0 })).toBe('xx0');
-  });
-
-  it('does not treat inherited properties as values', () => {
-    expect(interpolate('{constructor} {toString}', {})).toBe('{constructor} {toString}');
+  it.each<[string, string, Record<string, string | number>, string]>([
+    ['a known placeholder', 'Try again in {seconds} seconds.', { seconds: 30 }, 'Try again in 30 seconds.'],
+    ['an unknown placeholder is kept', 'Try again in {seconds} seconds, {name}.', { seconds: 30 }, 'Try again in 30 seconds, {name}.'],
+    ['the same placeholder twice, and a zero', '{a}{a}{b}', { a: 'x', b: 0 }, 'xx0'],
+    ['inherited properties are not values', '{constructor} {toString}', {}, '{constructor} {toString}'],
+    ['an own property named like an inherited one is', '{constructor}', { constructor: 'c' }, 'c'],
+    ['a value is inserted as it is, never re-read as a template', '{a}', { a: '{b}', b: 'no' }, '{b}'],
+    ['a value with $ patterns is inserted literally', '{a}', { a: "$& $1 $$ $'" }, "$& $1 $$ $'"],
+    ['names with digits and underscores', '{n_1}', { n_1: 'ok' }, 'ok'],
+    ['a name with a hyphen is no placeholder', '{a-b}', { 'a-b': 'no' }, '{a-b}'],
+    ['empty braces are kept', '{} {{a}}', { a: 'x' }, '{} {x}'],
+    ['an empty template', '', { a: 'x' }, ''],
+    ['no placeholders', 'plain text', { a: 'x' }, 'plain text'],
+    ['a negative and a fractional number', '{a} {b}', { a: -1, b: 1.5 }, '-1 1.5'],
+  ])('%s', (_name, template, values, expected) => {
+    expect(interpolate(template, values)).toBe(expected);
   });
 });

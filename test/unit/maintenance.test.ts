@@ -100,6 +100,71 @@ describe('the maintenance switch', () => {
   });
 });
 
+describe('the maintenance switch, table of windows', () => {
+  const NOW = Date.parse('2026-12-07T12:00:00.000Z');
+
+  it.each<[string, Parameters<ReturnType<typeof maintenance>['switch']['start']>[0], object, object]>([
+    ['no window', undefined, { active: true, since: '2026-12-07T12:00:00.000Z', retryAfter: 30 }, { retryAfter: 30 }],
+    ['an empty message is no message', { message: '' }, { active: true, since: '2026-12-07T12:00:00.000Z', retryAfter: 30 }, { retryAfter: 30 }],
+    ['an end as a string', { until: '2026-12-07T12:01:00Z' }, { active: true, since: '2026-12-07T12:00:00.000Z', until: '2026-12-07T12:01:00.000Z', retryAfter: 60 }, { until: NOW + 60_000, retryAfter: 60 }],
+    ['an end as a Date', { until: new Date(NOW + 1) }, { active: true, since: '2026-12-07T12:00:00.000Z', until: '2026-12-07T12:00:00.001Z', retryAfter: 1 }, { until: NOW + 1, retryAfter: 1 }],
+    ['an end exactly now: overrun, the fallback', { until: new Date(NOW) }, { active: true, since: '2026-12-07T12:00:00.000Z', until: '2026-12-07T12:00:00.000Z', retryAfter: 30 }, { until: NOW, retryAfter: 30 }],
+    ['a message and retryAfter 0', { message: 'Upgrading the database', retryAfter: 0 }, { active: true, since: '2026-12-07T12:00:00.000Z', message: 'Upgrading the database', retryAfter: 0 }, { message: 'Upgrading the database', retryAfter: 0 }],
+    ['retryAfter at its limit', { retryAfter: 86_400 }, { active: true, since: '2026-12-07T12:00:00.000Z', retryAfter: 86_400 }, { retryAfter: 86_400 }],
+  ])('start(%s): state and the window each request gets', (_name, window, state, check) => {
+    vi.useFakeTimers({ now: NOW });
+    const m = maintenance();
+    expect(m.switch.start(window)).toEqual(state);
+    expect(m.switch.state()).toEqual(state);
+    expect(m.check('/x?y=1', {})).toEqual(check);
+  });
+
+  it.each<[string, unknown, string]>([
+    ['a window that is not an object', 'tonight', '`maintenance.start()`'],
+    ['an unknown key', { untill: '2026-12-07T13:00:00Z' }, '`maintenance.start().untill`'],
+    ['an end that is no date', { until: 'tonight' }, '`maintenance.start().until`'],
+    ['an end as a number', { until: NOW }, '`maintenance.start().until`'],
+    ['a message that is not a string', { message: 42 }, '`maintenance.start().message`'],
+    ['a message over 500 characters', { message: 'x'.repeat(501) }, '`maintenance.start().message`'],
+    ['a negative retryAfter', { retryAfter: -1 }, '`maintenance.start().retryAfter`'],
+    ['retryAfter over a day', { retryAfter: 86_401 }, '`maintenance.start().retryAfter`'],
+  ])('start() with %s throws a TypeError naming %s, and stays off', (_name, window, option) => {
+    const m = maintenance();
+    expect(() => m.switch.start(window as never)).toThrow(TypeError);
+    expect(() => m.switch.start(window as never)).toThrow(option);
+    expect(m.switch.state()).toEqual({ active: false });
+    expect(m.check('/', {})).toBeUndefined();
+  });
+
+  it.each<[string, (m: ReturnType<typeof maintenance>) => void, boolean, object]>([
+    ['stop() while off', () => undefined, false, { active: false }],
+    ['stop() while on', (m) => void m.switch.start(), true, { active: false }],
+    ['stop() twice', (m) => void (m.switch.start(), m.switch.stop()), false, { active: false }],
+  ])('%s', (_name, before, wasOn, state) => {
+    const m = maintenance();
+    before(m);
+    expect(m.switch.stop()).toBe(wasOn);
+    expect(m.switch.state()).toEqual(state);
+    expect(m.check('/', {})).toBeUndefined();
+  });
+
+  it('reports a stop with its duration and each answer with its path, without the query', () => {
+    vi.useFakeTimers({ now: NOW });
+    const events: unknown[] = [];
+    const m = maintenance({ onMaintenanceStop: (e) => events.push(['stop', e]), onMaintenanceAnswer: (e) => events.push(['answer', e]) });
+    m.switch.start();
+    m.answered(undefined, undefined, 30);
+    m.answered('POST', '/cart?id=1', 30);
+    vi.setSystemTime(NOW + 90_000);
+    m.switch.stop();
+    expect(events).toEqual([
+      ['answer', { method: 'GET', path: '/', retryAfter: 30 }],
+      ['answer', { method: 'POST', path: '/cart', retryAfter: 30 }],
+      ['stop', { since: '2026-12-07T12:00:00.000Z', duration: 90_000 }],
+    ]);
+  });
+});
+
 describe('the maintenance page', () => {
   const facts = { method: 'GET', headers: { accept: 'text/html' }, idempotent: true };
 

@@ -3,13 +3,8 @@
  * out-of-range value throws a TypeError naming the option, before the app serves a request.
  * Each case runs against both adapters, because each adapter wires the core's checks itself.
  */
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import express from 'express';
-import Koa from 'koa';
 import { describe, expect, it } from 'vitest';
-import * as expressAdapter from '../../src/express/index.js';
-import * as koaAdapter from '../../src/koa/index.js';
+import { forEachAdapter } from '../support/apps.js';
 import { MAX_TIMER } from '../../src/core/options.js';
 
 const TARGET = 'http://127.0.0.1:9';
@@ -17,10 +12,6 @@ const TARGET = 'http://127.0.0.1:9';
 /** A bad value, the option path the TypeError must name, and why it is bad. */
 type Case = [why: string, options: unknown, names: string];
 
-const adapters = [
-  ['Express', expressAdapter],
-  ['Koa', koaAdapter],
-] as const;
 
 /** `fn()` throws a TypeError whose message names `name` in backticks, as p-retry does. */
 function expectOptionError(fn: () => unknown, name: string): void {
@@ -198,7 +189,7 @@ const targetsCases: Case[] = [
   ['targets with a target too', { targets: ['http://127.0.0.1:1'], target: 'http://127.0.0.1:2' }, 'targets'],
 ];
 
-describe.each(adapters)('options of %s', (_name, adapter) => {
+forEachAdapter('options of $name', ({ api: adapter }) => {
   describe('gatewayErrors() throws at creation, naming the option', () => {
     it.each(errorsCases)('on %s', (_why, options, name) => {
       expectOptionError(() => adapter.gatewayErrors(options as never), name);
@@ -287,7 +278,7 @@ describe.each(adapters)('options of %s', (_name, adapter) => {
  * Once gaps, now closed: `null` is a value, not "use the default" (only `undefined` is), and
  * options inside `errors` are named with their `errors.` prefix.
  */
-describe.each(adapters)('null values and nested names in the option checks of %s', (_name, adapter) => {
+forEachAdapter('null values and nested names in the option checks of $name', ({ api: adapter }) => {
   const proxy = (o: Record<string, unknown>) => () => adapter.gatewayProxy({ target: TARGET, ...o } as never);
   it('rejects retry: null instead of taking it as the default policy', () => {
     expectOptionError(proxy({ retry: null }), 'retry');
@@ -318,50 +309,21 @@ describe.each(adapters)('null values and nested names in the option checks of %s
   });
 });
 
-describe('the per-route function form of retry', () => {
-  /** Serve one request through `app` and return what its last-resort error handler saw. */
-  async function firstRequestError(listener: http.RequestListener, seen: () => unknown): Promise<unknown> {
-    const server = http.createServer(listener);
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+forEachAdapter('the per-route function form of retry on $name', ({ mount }) => {
+  it.each<[string, unknown, string]>([
+    ['a negative retries', { retries: -1 }, '`retry(req).retries`'],
+    ['statuses as strings', { statuses: ['503'] }, '`retry(req).statuses`'],
+  ])('reports a bad policy returned for a request (%s) as a TypeError naming retry(req), and a 500', async (_why, policy, named) => {
+    const app = await mount({ errors: false, proxy: { target: TARGET, retry: () => policy } });
     try {
-      const { port } = server.address() as AddressInfo;
-      const res = await fetch(`http://127.0.0.1:${port}/x`);
+      const res = await fetch(`${app.url}/x`);
       await res.arrayBuffer();
       expect(res.status).toBe(500);
-      return seen();
+      expect(app.errors).toHaveLength(1);
+      expect(app.errors[0]).toBeInstanceOf(TypeError);
+      expect((app.errors[0] as Error).message).toContain(named);
     } finally {
-      await new Promise<void>((r) => server.close(() => r()));
+      await app.close();
     }
-  }
-
-  it('reports a bad policy returned for a request as a TypeError naming retry(req) (Express)', async () => {
-    let seen: unknown;
-    const app = express();
-    app.use(expressAdapter.gatewayProxy({ target: TARGET, retry: () => ({ retries: -1 }) }));
-    app.use((err: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
-      seen = err;
-      res.sendStatus(500);
-    });
-    const err = await firstRequestError(app, () => seen);
-    expect(err).toBeInstanceOf(TypeError);
-    expect((err as Error).message).toContain('`retry(req).retries`');
-  });
-
-  it('reports a bad policy returned for a request as a TypeError naming retry(req) (Koa)', async () => {
-    let seen: unknown;
-    const app = new Koa();
-    app.silent = true;
-    app.use(async (ctx, next) => {
-      try {
-        await next();
-      } catch (err) {
-        seen = err;
-        ctx.status = 500;
-      }
-    });
-    app.use(koaAdapter.gatewayProxy({ target: TARGET, retry: () => ({ statuses: ['503'] }) as never }));
-    const err = await firstRequestError(app.callback(), () => seen);
-    expect(err).toBeInstanceOf(TypeError);
-    expect((err as Error).message).toContain('`retry(req).statuses`');
   });
 });

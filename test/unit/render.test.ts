@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { validateBrand } from '../../src/core/answer/brand.js';
 import { BUILTIN_LOCALES, type Messages } from '../../src/core/answer/i18n.js';
-import { createRenderer } from '../../src/core/answer/render.js';
+import { createRenderer, TEMPLATE_NAMES } from '../../src/core/answer/render.js';
 import type { ErrorView, GatewayStatus } from '../../src/core/types.js';
 
 const en = BUILTIN_LOCALES.en!;
@@ -315,5 +315,19 @@ describe('validateBrand', () => {
   ])('rejects %j naming %s', (brand, name) => {
     expect(() => validateBrand(brand)).toThrow(TypeError);
     expect(() => validateBrand(brand)).toThrow(`\`${name}\``);
+  });
+});
+
+describe('TEMPLATE_NAMES', () => {
+  const builtin = readdirSync(path.join(import.meta.dirname, '../../templates'))
+    .filter((f) => f.endsWith('.eta'))
+    .map((f) => f.slice(0, -'.eta'.length));
+
+  it.each(builtin)('lists the built-in template %s, so a templates directory may override it', (name) => {
+    expect(TEMPLATE_NAMES).toContain(name);
+  });
+
+  it('lists, beyond the built-ins, exactly the per-status pages and the maintenance page', () => {
+    expect(TEMPLATE_NAMES.filter((n) => !builtin.includes(n)).sort()).toEqual(['429', '500', '502', '503', '504', 'maintenance']);
   });
 });
