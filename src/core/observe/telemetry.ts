@@ -134,12 +134,19 @@ interface Instruments {
   readonly budgetExhausted: Tally;
 }
 
-let instruments: Instruments | undefined;
+/**
+ * The instruments, kept on globalThis so the ES module and CommonJS copies of this package loaded
+ * side by side record into one set: two sets would each report their own counts for the same
+ * observable counter, and the SDK keeps one of them, not their sum.
+ */
+const SHARED = Symbol.for('gateway-errors.otel-instruments');
+const shared: { instruments?: Instruments } = ((globalThis as { [SHARED]?: { instruments?: Instruments } })[SHARED] ??= {});
 
 /** The instruments of the provider registered now; made again when the app registers another. */
 function current(): Instruments {
   const provider = slot()!.metrics!;
-  if (instruments?.provider === provider) return instruments;
+  const made = shared.instruments;
+  if (made?.provider === provider) return made;
   const meter = api!.metrics.getMeterProvider().getMeter(NAME, scopeVersion());
   const opts = (m: { unit: string; description: string }, extra?: object) => ({ unit: m.unit, description: m.description, ...extra });
   const buckets = { advice: { explicitBucketBoundaries: [...DURATION_BUCKETS] } };
@@ -158,7 +165,7 @@ function current(): Instruments {
     meter.createObservableCounter(m.name, opts(m)).addCallback((r) => tally.report(r));
     return tally;
   };
-  return (instruments = {
+  return (shared.instruments = {
     provider,
     requests: counter(METRICS.requests),
     requestDuration: meter.createHistogram(METRICS.requestDuration.name, opts(METRICS.requestDuration, buckets)),
