@@ -4,6 +4,7 @@
  * logger only when given, so an unobserved gateway pays nothing.
  */
 import diagnostics from 'node:diagnostics_channel';
+import { MAINTENANCE_CHANNELS } from './maintenance-events.js';
 import { otelMetrics } from './telemetry.js';
 import type { Failure, ProxyErrorType } from '../types.js';
 
@@ -179,9 +180,7 @@ export const CHANNELS = Object.freeze({
   stale: 'gateway-errors:stale',
   requestEnd: 'gateway-errors:request-end',
   attemptEnd: 'gateway-errors:attempt-end',
-  maintenanceStart: 'gateway-errors:maintenance-start',
-  maintenanceStop: 'gateway-errors:maintenance-stop',
-  maintenanceAnswer: 'gateway-errors:maintenance-answer',
+  ...MAINTENANCE_CHANNELS,
 });
 
 const channels = {
@@ -287,74 +286,6 @@ export function createEmitter(hooks: GatewayHooks, logger: GatewayLogger | undef
   };
 }
 
-// ---------------------------------------------------------------------------------------------
-// Planned maintenance (gatewayErrors()): the same three outlets, for the switch and its answers.
-
-/** Payload of `onMaintenanceStart` and `gateway-errors:maintenance-start`. */
-export interface MaintenanceStartEvent {
-  /** When maintenance was switched on, ISO 8601 (kept when a running window is changed). */
-  readonly since: string;
-  /** The announced end, ISO 8601, when given. */
-  readonly until?: string;
-  readonly message?: string;
-  /** The configured Retry-After, when given (otherwise it counts down to `until`). */
-  readonly retryAfter?: number;
-}
-
-/** Payload of `onMaintenanceStop` and `gateway-errors:maintenance-stop`. */
-export interface MaintenanceStopEvent {
-  readonly since: string;
-  /** ms maintenance was on. */
-  readonly duration: number;
-}
-
-/** Payload of `onMaintenanceAnswer` and `gateway-errors:maintenance-answer`: one request turned away. */
-export interface MaintenanceAnswerEvent {
-  readonly method: string;
-  /** Request path as the client sent it (no query string). */
-  readonly path: string;
-  /** Seconds sent as Retry-After. */
-  readonly retryAfter: number;
-}
-
-/** The hooks a `gatewayErrors()` accepts. */
-export interface MaintenanceHooks {
-  /** Maintenance was switched on (or its window changed while on). */
-  onMaintenanceStart?: (event: MaintenanceStartEvent) => void;
-  /** Maintenance was switched off. */
-  onMaintenanceStop?: (event: MaintenanceStopEvent) => void;
-  /** A request was answered with the maintenance 503 (no upstream was asked). */
-  onMaintenanceAnswer?: (event: MaintenanceAnswerEvent) => void;
-}
-
-const maintenanceChannels = {
-  start: diagnostics.channel(CHANNELS.maintenanceStart),
-  stop: diagnostics.channel(CHANNELS.maintenanceStop),
-  answer: diagnostics.channel(CHANNELS.maintenanceAnswer),
-};
-
-export interface MaintenanceEmitter {
-  start(e: MaintenanceStartEvent): void;
-  stop(e: MaintenanceStopEvent): void;
-  answer(e: MaintenanceAnswerEvent): void;
-}
-
-export function createMaintenanceEmitter(hooks: MaintenanceHooks, logger: GatewayLogger | undefined): MaintenanceEmitter {
-  return {
-    start(e) {
-      hooks.onMaintenanceStart?.(e);
-      if (maintenanceChannels.start.hasSubscribers) maintenanceChannels.start.publish(e);
-      logger?.warn({ event: 'maintenance-start', ...e }, `gateway-errors: maintenance on${e.until ? ` until ${e.until}` : ''}`);
-    },
-    stop(e) {
-      hooks.onMaintenanceStop?.(e);
-      if (maintenanceChannels.stop.hasSubscribers) maintenanceChannels.stop.publish(e);
-      logger?.info({ event: 'maintenance-stop', ...e }, `gateway-errors: maintenance off after ${Math.round(e.duration / 1000)} s`);
-    },
-    // Not logged: during a window every request is one, which is an access log's job.
-    answer(e) {
-      hooks.onMaintenanceAnswer?.(e);
-      if (maintenanceChannels.answer.hasSubscribers) maintenanceChannels.answer.publish(e);
-    },
-  };
-}
+// Maintenance's events live in their own module; exported here too, so every event type and hook
+// comes from one place.
+export * from './maintenance-events.js';
