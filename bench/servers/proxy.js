@@ -29,9 +29,17 @@ const [kind, target, extraJson] = process.argv.slice(2);
  * BENCH_OTEL=metrics|traces|both: register an OpenTelemetry SDK before anything else, as an app
  * that uses it does, exporting to nowhere (a periodic metric reader every 10 s, spans batched and
  * dropped, AsyncLocalStorage context), so a healthy run measures what recording costs. Every
- * subject gets it; only ours records.
+ * subject gets it; only ours records. BENCH_OTEL=events: no SDK, a no-op subscriber to ours's
+ * request-end and attempt-end channels instead.
  */
 async function registerOtel(what) {
+  if (what === 'events') {
+    // No SDK: a no-op subscriber to the request-end and attempt-end channels, so ours observes
+    // every request (what observing costs apart from any SDK).
+    const diagnostics = require('node:diagnostics_channel');
+    for (const name of ['gateway-errors:request-end', 'gateway-errors:attempt-end']) diagnostics.subscribe(name, () => {});
+    return;
+  }
   const api = require('@opentelemetry/api');
   const nowhere = { export: (_items, done) => done({ code: 0 }), shutdown: async () => {}, forceFlush: async () => {} };
   if (what === 'metrics' || what === 'both') {
