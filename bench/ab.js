@@ -4,6 +4,9 @@
  *
  *   node bench/ab.js ours-express express-hpm
  *   node bench/ab.js ours-express 'ours-express@{"circuit":false}'   (options for ours)
+ *   node bench/ab.js ours-express ours-express~metrics   (~metrics|traces|both: that subject's
+ *                                                          process registers an OpenTelemetry
+ *                                                          SDK first, see servers/proxy.js)
  *   node bench/ab.js ours-express ours-express=/tmp/patched   (a patched copy of the built
  *                                                              package: dist/, templates/,
  *                                                              package.json, node_modules link)
@@ -40,18 +43,19 @@ const { values: o, positionals } = parseArgs({
 });
 const pkg = await snapshotPackage(ROOT);
 const upstream = await startUpstream();
-/** `kind[=DIR][@{"json":"options"}]` */
+/** `kind[~otel][=DIR][@{"json":"options"}]` */
 const subjects = positionals.map((spec) => {
   const at = spec.indexOf('@');
-  const [kind, dir] = (at === -1 ? spec : spec.slice(0, at)).split('=');
+  const [head, dir] = (at === -1 ? spec : spec.slice(0, at)).split('=');
+  const [kind, otel] = head.split('~');
   const extra = at === -1 ? (o.extra ? JSON.parse(o.extra) : undefined) : JSON.parse(spec.slice(at + 1));
-  return { spec, kind, dir: dir ?? pkg, extra };
+  return { spec, kind, dir: dir ?? pkg, extra, otel: otel ?? process.env.BENCH_OTEL ?? '' };
 });
 // Several processes per subject: two processes of the same code differ by up to ±15-20% on a
 // 2-core VM (JIT decisions, heap layout), so a change smaller than that needs --processes 3.
 const instances = subjects.flatMap((s) => Array.from({ length: Number(o.processes) }, (_, k) => ({ ...s, of: s, k })));
 const children = await Promise.all(
-  instances.map((s) => startProxy(s.kind, upstream.url, s.extra, { name: `${s.spec}#${s.k}`, env: { BENCH_PACKAGE_DIR: s.dir } })),
+  instances.map((s) => startProxy(s.kind, upstream.url, s.extra, { name: `${s.spec}#${s.k}`, env: { BENCH_PACKAGE_DIR: s.dir, BENCH_OTEL: s.otel } })),
 );
 const urlOf = new Map(instances.map((s, i) => [s, `${children[i].url}${o.path}`]));
 const childOf = new Map(instances.map((s, i) => [s, children[i]]));

@@ -8,6 +8,7 @@
  *
  *   node bench/alloc.js ours-express express-hpm
  *   node bench/alloc.js ours-express=/tmp/patched 'ours-express@{"circuit":false}'
+ *   node bench/alloc.js ours-express ours-express~metrics   (an OpenTelemetry SDK: see ab.js)
  *   --requests 40000 --connections 50 --path /ok?size=1024
  *
  * Run `npm run build` first (ours is measured from a private copy of dist/).
@@ -36,7 +37,8 @@ const connections = Number(o.connections);
 const rows = [];
 for (const spec of positionals) {
   const at = spec.indexOf('@');
-  const [kind, dir] = (at === -1 ? spec : spec.slice(0, at)).split('=');
+  const [head, dir] = (at === -1 ? spec : spec.slice(0, at)).split('=');
+  const [kind, otel] = head.split('~');
   const extra = at === -1 ? undefined : JSON.parse(spec.slice(at + 1));
   // The child's output reaches us line by line on stderr (see lib/child.js): count, do not show.
   let counting = false;
@@ -52,7 +54,7 @@ for (const spec of positionals) {
   };
   const proxy = await startProxy(kind, upstream.url, extra, {
     name: spec,
-    env: { BENCH_PACKAGE_DIR: dir ?? pkg },
+    env: { BENCH_PACKAGE_DIR: dir ?? pkg, BENCH_OTEL: otel ?? process.env.BENCH_OTEL ?? '' },
     execArgv: ['--trace-gc', '--min-semi-space-size=1', '--max-semi-space-size=1'],
   });
   const url = `${proxy.url}${o.path}`;

@@ -12,7 +12,7 @@
  *   node bench/run.js --smoke    a few seconds: proves the harness works end to end
  *   --out DIR                    where RESULTS.md and chart.svg go (default: bench/)
  *   --json FILE                  also write every figure as JSON
- *   --only healthy,errors,outage,fastfail,memory,growth,stale
+ *   --only healthy,errors,outage,fastfail,memory,growth,targets,stale,telemetry
  *   --max-wait SECONDS           wait at most this long for other work on the machine to calm
  *                                down before starting (default 120; quick 30; smoke 0)
  */
@@ -28,6 +28,7 @@ import { startProxy, startUpstream } from './lib/child.js';
 import { alternate, get, load, loadThrough, median, pool, sleep, summarize } from './lib/load.js';
 import { meter } from './lib/noise.js';
 import { snapshotPackage } from './lib/package.js';
+import { telemetryScenario, telemetrySection, telemetryTargets } from './lib/telemetry.js';
 import { barChart, fixed, int, mdTable, mib, ms, ratio } from './lib/report.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -63,7 +64,7 @@ const PROFILES = {
 const mode = args.smoke ? 'smoke' : args.quick ? 'quick' : 'full';
 const P = PROFILES[mode];
 const CONNECTIONS = 50;
-const SCENARIOS = ['healthy', 'errors', 'outage', 'fastfail', 'memory', 'growth', 'targets', 'stale'];
+const SCENARIOS = ['healthy', 'errors', 'outage', 'fastfail', 'memory', 'growth', 'targets', 'stale', 'telemetry'];
 const only = new Set(args.only ? args.only.split(',') : SCENARIOS);
 for (const s of only) if (!SCENARIOS.includes(s)) throw new Error(`--only: unknown scenario ${s} (known: ${SCENARIOS.join(', ')})`);
 const outDir = args.out ?? join(ROOT, 'bench');
@@ -722,6 +723,14 @@ async function staleScenario(upstream) {
   );
 }
 
+// --- 9. With an OpenTelemetry SDK registered ---------------------------------------------------
+
+async function telemetry(upstream) {
+  const t = await telemetryScenario({ upstream, P, connections: CONNECTIONS, progress });
+  results.scenarios.telemetry = t;
+  section('9. With an OpenTelemetry SDK registered', telemetrySection(t, { rounds: P.rounds, connections: CONNECTIONS }));
+}
+
 // --- Targets, files -----------------------------------------------------------------------------
 
 function targets() {
@@ -778,6 +787,7 @@ function targets() {
       out.push([`Stale: ${name} growth (store filled, ${P.streamMiB} MiB streamed) within bare hop + 16 MiB + maxBytes`, `${mib(st.memory[k].growth)} vs ${mib(bound)}`, st.memory[k].growth <= bound]);
     }
   }
+  if (results.scenarios.telemetry) out.push(...telemetryTargets(results.scenarios.telemetry));
   results.targets = out.map(([target, measured, pass]) => ({ target, measured, pass: pass ?? null }));
   return mdTable(['target (issue 6)', 'measured', 'result'], out.map(([t, m, p]) => [t, m, p === undefined ? 'reported' : p ? 'PASS' : 'FAIL']), ['l', 'r', 'l']);
 }
@@ -891,6 +901,7 @@ async function main() {
     if (only.has('memory')) await timed('memory', () => memory(upstream));
     if (only.has('targets')) await timed('targets', () => twoTargets(upstream));
     if (only.has('stale')) await timed('stale', () => staleScenario(upstream));
+    if (only.has('telemetry')) await timed('telemetry', () => telemetry(upstream));
   } finally {
     await upstream.close();
     rmSync(pkg, { recursive: true, force: true });

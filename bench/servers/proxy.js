@@ -29,9 +29,17 @@ const [kind, target, extraJson] = process.argv.slice(2);
  * BENCH_OTEL=metrics|traces|both: register an OpenTelemetry SDK before anything else, as an app
  * that uses it does, exporting to nowhere (a periodic metric reader every 10 s, spans batched and
  * dropped, AsyncLocalStorage context), so a healthy run measures what recording costs. Every
- * subject gets it; only ours records.
+ * subject gets it; only ours records. BENCH_OTEL=events: no SDK, a no-op subscriber to ours's
+ * request-end and attempt-end channels instead.
  */
 async function registerOtel(what) {
+  if (what === 'events') {
+    // No SDK: a no-op subscriber to the request-end and attempt-end channels, so ours observes
+    // every request (what observing costs apart from any SDK).
+    const diagnostics = require('node:diagnostics_channel');
+    for (const name of ['gateway-errors:request-end', 'gateway-errors:attempt-end']) diagnostics.subscribe(name, () => {});
+    return;
+  }
   const api = require('@opentelemetry/api');
   const nowhere = { export: (_items, done) => done({ code: 0 }), shutdown: async () => {}, forceFlush: async () => {} };
   if (what === 'metrics' || what === 'both') {
@@ -78,6 +86,45 @@ function bareHop() {
   };
 }
 
+/**
+ * The SDK's own floor: the bare hop recording what ours records on a healthy request, with all
+ * that can be made once made once — the two duration histograms with fixed attribute sets of the
+ * same shape, and (with a TracerProvider) one CLIENT span per request with its traceparent sent
+ * upstream. Our counters are observable (read at collection), so they cost the SDK nothing per
+ * request. What this process pays over the bare hop is what any instrumentation pays.
+ */
+function bareRecording() {
+  const api = require('@opentelemetry/api');
+  const hop = bareHop();
+  const place = { 'gateway_errors.upstream': target, 'server.address': targetUrl.hostname, 'server.port': Number(targetUrl.port) };
+  const requestAttrs = Object.freeze({ ...place, 'http.request.method': 'GET', 'gateway_errors.outcome': 'ok', 'http.response.status_code': 200 });
+  const attemptAttrs = Object.freeze({ ...place, 'gateway_errors.attempt.result': 'ok' });
+  const meter = api.metrics.getMeter('bench-floor');
+  const requestDuration = meter.createHistogram('gateway_errors.request.duration', { unit: 's' });
+  const attemptDuration = meter.createHistogram('gateway_errors.attempt.duration', { unit: 's' });
+  const tracer = process.env.BENCH_OTEL === 'traces' || process.env.BENCH_OTEL === 'both' ? api.trace.getTracer('bench-floor') : undefined;
+  const spanAttrs = Object.freeze({ 'server.address': place['server.address'], 'server.port': place['server.port'], 'http.request.method': 'GET' });
+  const setter = { set: (headers, key, value) => (headers[key] = value) };
+  return (req, res) => {
+    const start = performance.now();
+    if (tracer !== undefined) {
+      const parent = api.context.active();
+      const span = tracer.startSpan('GET', { kind: api.SpanKind.CLIENT, attributes: spanAttrs }, parent);
+      api.propagation.inject(api.trace.setSpan(parent, span), req.headers, setter);
+      res.once('finish', () => {
+        span.setAttribute('http.response.status_code', res.statusCode);
+        span.end();
+      });
+    }
+    res.once('finish', () => {
+      const d = (performance.now() - start) / 1000;
+      attemptDuration.record(d, attemptAttrs);
+      requestDuration.record(d, requestAttrs);
+    });
+    hop(req, res);
+  };
+}
+
 function hpm(keepAlive) {
   const { createProxyMiddleware } = require('http-proxy-middleware');
   return createProxyMiddleware({ target, ...(keepAlive && { agent: new http.Agent({ keepAlive: true }) }) });
@@ -103,6 +150,7 @@ const KINDS = {
     return app.server;
   },
   'express-bare': async () => expressApp((app) => app.use(bareHop())),
+  'express-bare-recording': async () => expressApp((app) => app.use(bareRecording())),
   'express-hpm': async () => expressApp((app) => app.use(hpm(true))),
   'express-hpm-defaults': async () => expressApp((app) => app.use(hpm(false))),
   'express-http-proxy': async () => expressApp((app) => app.use(require('express-http-proxy')(target))),

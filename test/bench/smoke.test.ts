@@ -38,6 +38,11 @@ interface Paired {
   p99: number;
   cpu: number;
 }
+interface Telemetry {
+  rows: Record<string, Row>;
+  paired: Record<string, { rps: number; cpu: number; extraCpu: number }>;
+  floor: { metrics: number; both: number };
+}
 interface Results {
   scenarios: { healthy: Record<string, Row>; healthyPaired: Record<string, Paired> };
   targets: { target: string; measured: string; pass: boolean | null }[];
@@ -84,5 +89,41 @@ describe('bench harness (smoke run)', () => {
     expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
     expect(svg.match(/<rect x=/g)).toHaveLength(KINDS.length);
     expect(svg.match(/fill="#d9480f"/g)).toHaveLength(2); // ours highlighted
+  }, 120_000);
+
+  it('measures ours with and without an OpenTelemetry SDK, and the SDK floor, paired (scenario 9)', async () => {
+    const dir = join(out, 'telemetry');
+    const json = join(dir, 'results.json');
+    await new Promise<void>((resolve, reject) => {
+      execFile(
+        process.execPath,
+        [join(ROOT, 'bench/run.js'), '--smoke', '--only', 'telemetry', '--out', dir, '--json', json],
+        { cwd: ROOT, timeout: 90_000, maxBuffer: 16 * 1024 * 1024 },
+        (err, _stdout, stderr) => (err ? reject(new Error(`bench/run.js failed: ${err.message}\n${stderr}`)) : resolve()),
+      );
+    });
+    const t = (JSON.parse(readFileSync(json, 'utf8')) as { scenarios: { telemetry: Telemetry }; targets: Results['targets'] });
+    const { rows, paired, floor } = t.scenarios.telemetry;
+    expect(Object.keys(rows).sort()).toEqual([
+      'express-bare',
+      'express-bare-recording~both',
+      'express-bare-recording~metrics',
+      'ours-express',
+      'ours-express~both',
+      'ours-express~metrics',
+      'ours-koa',
+      'ours-koa~metrics',
+    ]);
+    for (const [name, row] of Object.entries(rows)) {
+      expect(row.total, `${name} answers`).toBeGreaterThan(0);
+      expect(row.non2xx + row.errors, `${name} non-2xx and errors`).toBe(0);
+    }
+    expect(Object.keys(paired).sort()).toEqual(['express-bare-recording~both', 'express-bare-recording~metrics', 'ours-express~both', 'ours-express~metrics', 'ours-koa~metrics']);
+    for (const [name, p] of Object.entries(paired)) {
+      for (const v of [p.rps, p.cpu]) expect(Number.isFinite(v) && v > 0, `${name}: ${JSON.stringify(p)}`).toBe(true);
+    }
+    expect(Number.isFinite(floor.metrics) && Number.isFinite(floor.both)).toBe(true);
+    expect(t.targets.map((x) => x.target).filter((x) => x.startsWith('Telemetry:'))).toHaveLength(4);
+    expect(readFileSync(join(dir, 'RESULTS.md'), 'utf8')).toContain('## 9. With an OpenTelemetry SDK registered');
   }, 120_000);
 });

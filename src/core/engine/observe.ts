@@ -5,11 +5,11 @@
  * stays readable and an unobserved request makes no Observation at all.
  */
 import type { ServerResponse } from 'node:http';
-import type { RequestOutcome } from '../observe/events.js';
+import type { AttemptEndEvent, RequestEndEvent, RequestOutcome } from '../observe/events.js';
 import type { Attempt, AttemptResult } from './attempt.js';
 import type { Exchange } from './exchange.js';
 import type { Outcome } from './retry-loop.js';
-import { ATTR, methodAttr, placeAttrs, track, type Attributes, type Tracked } from '../observe/metrics.js';
+import { track, type Tracked } from '../observe/metrics.js';
 import { isGatewayStatus } from '../decide/classify.js';
 import type { TargetSet } from './targets.js';
 import { endAttemptSpan, entryContext, startAttemptSpan } from '../observe/telemetry.js';
@@ -29,17 +29,15 @@ let warned = false;
 /**
  * Observers run inside the attempt loop and the response's close: a throwing hook (or exporter)
  * must not leave a request hanging or take the process down. Reported once, as render.ts does for
- * a failing template.
+ * a failing template. Each caller catches, and hands the error here.
  */
-function guarded(fn: () => void): void {
-  try {
-    fn();
-  } catch (err) {
-    if (warned) return;
-    warned = true;
-    process.emitWarning(`gateway-errors: an onRequestEnd/onAttemptEnd hook or a metrics exporter threw; the request went on: ${String(err)}`);
-  }
+function threw(err: unknown): void {
+  if (warned) return;
+  warned = true;
+  process.emitWarning(`gateway-errors: an onRequestEnd/onAttemptEnd hook or a metrics exporter threw; the request went on: ${String(err)}`);
 }
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 export class Observation {
   private readonly start = performance.now();
@@ -52,14 +50,16 @@ export class Observation {
   private error: ProxyErrorType | undefined;
   private receivedStatus: number | undefined;
   private target: string | undefined;
-  /** Each attempt's outcome, for the owner's view (at most retries + 1). */
-  private readonly log: AttemptRecord[] = [];
+  /** Each attempt's outcome, for the owner's view (at most retries + 1); kept only with `diagnose`. */
+  private readonly log: AttemptRecord[] | undefined;
 
   constructor(
     private readonly x: Exchange,
     /** The context active when the request reached the proxy; undefined when nobody traces. */
     private readonly parent: unknown,
-  ) {}
+  ) {
+    if (x.hooks.responder.options.diagnose !== undefined) this.log = [];
+  }
 
   /** The attempt loop starts against `upstream` (before the circuit or the limit may refuse it). */
   begin(upstream: Upstream<AttemptResult>, targets: TargetSet | undefined): void {
@@ -82,20 +82,17 @@ export class Observation {
   /** The attempt's upstream request is about to be made: its span, and its trace context on `setHeader`. */
   attemptStart(a: Attempt, setHeader: ((name: string, value: string) => void) | undefined): void {
     if (this.parent === undefined || a.span !== undefined) return;
-    const n = this.x.attempts;
-    const method = this.x.req.method ?? 'GET';
-    const attrs: Attributes = { ...placeAttrs(this.originOf(a)), [ATTR.method]: methodAttr(method) };
-    delete attrs[ATTR.upstream];
-    // semconv: a method outside the known set is `_OTHER`, the original kept beside it on spans.
-    if (attrs[ATTR.method] === '_OTHER') attrs['http.request.method_original'] = method;
-    if (n > 1) attrs['http.request.resend_count'] = n - 1;
-    guarded(() => (a.span = startAttemptSpan(this.parent, attrs, setHeader)));
+    try {
+      a.span = startAttemptSpan(this.parent, this.originOf(a), this.x.req.method ?? 'GET', this.x.attempts - 1, setHeader);
+    } catch (err) {
+      threw(err);
+    }
   }
 
   attemptEnd(a: Attempt, r: AttemptResult): void {
     const duration = performance.now() - a.startedAt;
     const target = (this.target = this.originOf(a));
-    let result: 'ok' | ProxyErrorType | 'received_status' | 'aborted' | 'error';
+    let result: AttemptEndEvent['result'];
     let status: number | undefined;
     if (r.kind === 'response') {
       result = 'ok';
@@ -105,15 +102,25 @@ export class Observation {
       status = r.failure.receivedStatus;
     } else result = r.kind === 'aborted' ? 'aborted' : 'error';
     const attempt = a.number;
-    this.log.push({ attempt, target, result, ...(status !== undefined && { status }), ms: Math.round(duration) });
-    if (a.span !== undefined) {
-      const error = result === 'ok' ? (status !== undefined && status >= 400 ? String(status) : undefined) : result === 'received_status' ? String(status) : result === 'error' ? '_OTHER' : result;
-      const span = a.span;
-      guarded(() => endAttemptSpan(span, status, error));
+    this.log?.push({ attempt, target, result, ...(status !== undefined && { status }), ms: Math.round(duration) });
+    try {
+      if (a.span !== undefined) {
+        const error = result === 'ok' ? (status !== undefined && status >= 400 ? String(status) : undefined) : result === 'received_status' ? String(status) : result === 'error' ? '_OTHER' : result;
+        endAttemptSpan(a.span, status, error);
+      }
+    } catch (err) {
+      threw(err);
     }
-    const method = this.x.req.method ?? 'GET';
-    const { emit } = this.x.ctx;
-    guarded(() => emit.attemptEnd({ upstream: this.upstream, target, attempt, result, ...(status !== undefined && { status }), duration, method }));
+    // Built by assignment in the event's key order: no temporary object per optional field.
+    const e = { upstream: this.upstream, target, attempt, result } as Mutable<AttemptEndEvent>;
+    if (status !== undefined) e.status = status;
+    e.duration = duration;
+    e.method = this.x.req.method ?? 'GET';
+    try {
+      this.x.ctx.emit.attemptEnd(e);
+    } catch (err) {
+      threw(err);
+    }
   }
 
   /** How the attempts ended (Exchange.answer): the outcome, before the answer is written. */
@@ -150,23 +157,24 @@ export class Observation {
     this.ended = true;
     const sent = res.headersSent;
     const outcome = !sent && this.x.clientGone ? 'client_gone' : (this.outcome ?? 'client_gone');
-    const method = this.x.req.method ?? 'GET';
     const url = this.x.req.originalUrl ?? this.x.req.url ?? '/';
     const q = url.indexOf('?');
-    const { emit } = this.x.ctx;
-    guarded(() => emit.requestEnd({
-      upstream: this.upstream,
-      outcome,
-      ...(this.reason !== undefined && outcome !== 'ok' && outcome !== 'recovered' && outcome !== 'client_gone' && { reason: this.reason }),
-      attempts: this.x.attempts,
-      duration: performance.now() - this.start,
-      ...(sent && { status: res.statusCode }),
-      ...(this.error !== undefined && { error: this.error }),
-      ...(this.receivedStatus !== undefined && { receivedStatus: this.receivedStatus }),
-      ...(this.target !== undefined && { target: this.target }),
-      method,
-      path: q === -1 ? url : url.slice(0, q),
-    }));
+    // Built by assignment in the event's key order: no temporary object per optional field.
+    const e = { upstream: this.upstream, outcome } as Mutable<RequestEndEvent>;
+    if (this.reason !== undefined && outcome !== 'ok' && outcome !== 'recovered' && outcome !== 'client_gone') e.reason = this.reason;
+    e.attempts = this.x.attempts;
+    e.duration = performance.now() - this.start;
+    if (sent) e.status = res.statusCode;
+    if (this.error !== undefined) e.error = this.error;
+    if (this.receivedStatus !== undefined) e.receivedStatus = this.receivedStatus;
+    if (this.target !== undefined) e.target = this.target;
+    e.method = this.x.req.method ?? 'GET';
+    e.path = q === -1 ? url : url.slice(0, q);
+    try {
+      this.x.ctx.emit.requestEnd(e);
+    } catch (err) {
+      threw(err);
+    }
   }
 
   /** The owner's view of this request: where it went, each attempt, the breaker and the targets. */
@@ -176,7 +184,7 @@ export class Observation {
       upstream: this.upstream,
       ...(this.target !== undefined && { target: this.target }),
       ...(this.reason !== undefined && { reason: this.reason }),
-      attempts: this.log.slice(),
+      attempts: this.log?.slice() ?? [],
       elapsed: Math.round(performance.now() - this.start),
       ...(circuit !== undefined && { circuit }),
       ...(this.targets !== undefined && {

@@ -122,11 +122,44 @@ export function placeAttrs(upstream: string): Readonly<Attributes> {
   return a;
 }
 
+/**
+ * Attribute sets are few (bounded above) and asked for on every request and attempt: each is
+ * built once and handed out again, frozen. They are found by walking nested Maps one value at a
+ * time (upstream, then method, ...), so a lookup builds no key string; a set for a new
+ * combination is made once. Bounded: past ATTR_CACHE_MAX sets, all are forgotten and rebuilt.
+ */
+type Level = Map<unknown, unknown>;
+let sets = new Map<string, Level>();
+let setCount = 0;
+const ATTR_CACHE_MAX = 4096;
+
+function child(m: Level, key: unknown): Level {
+  let c = m.get(key) as Level | undefined;
+  if (c === undefined) m.set(key, (c = new Map()));
+  return c;
+}
+
+/** The Map where the set for (kind, a, b, c) is kept under its last value. */
+function levelOf(kind: string, a: unknown, b: unknown, c: unknown): Level {
+  let root = sets.get(kind);
+  if (root === undefined) sets.set(kind, (root = new Map()));
+  return child(child(child(root, a), b), c);
+}
+
+function remember<T extends object>(level: Level, key: unknown, value: T): Readonly<T> {
+  if (++setCount > ATTR_CACHE_MAX) {
+    sets = new Map();
+    setCount = 1;
+  }
+  level.set(key, Object.freeze(value));
+  return value;
+}
+
 /** The place of one attempt: its target, within the upstream (group) it belongs to. */
 export function targetAttrs(upstream: string, target: string): Readonly<Attributes> {
   if (upstream === target) return placeAttrs(target);
-  const key = `t\u0000${upstream}\u0000${target}`;
-  return attrCache.get(key) ?? remember(key, { ...placeAttrs(target), [ATTR.upstream]: upstream });
+  const level = levelOf('target', upstream, '', '');
+  return (level.get(target) as Readonly<Attributes> | undefined) ?? remember(level, target, { ...placeAttrs(target), [ATTR.upstream]: upstream });
 }
 
 /** `error.type` of a request: the Proxy-Status error type, or the upstream's failing status. */
@@ -134,38 +167,28 @@ export function errorTypeOf(e: RequestEndEvent): string | undefined {
   return e.error ?? (e.receivedStatus === undefined ? undefined : String(e.receivedStatus));
 }
 
-/**
- * Attribute sets are few (bounded above) and asked for on every request: each is built once and
- * handed out again, frozen, instead of spreading a new object per request and metric.
- */
-const attrCache = new Map<string, Readonly<Attributes>>();
-const ATTR_CACHE_MAX = 4096;
-function remember(key: string, a: Attributes): Readonly<Attributes> {
-  if (attrCache.size >= ATTR_CACHE_MAX) attrCache.clear();
-  attrCache.set(key, Object.freeze(a));
-  return a;
-}
-
 export function requestAttrs(e: RequestEndEvent): Readonly<Attributes> {
-  const key = `r\u0000${e.upstream}\u0000${e.method}\u0000${e.outcome}\u0000${e.reason}\u0000${e.status}\u0000${e.error}\u0000${e.receivedStatus}`;
-  const hit = attrCache.get(key);
+  const level = levelOf('request', e.upstream, e.method, e.outcome);
+  // A request that did not fail (the common case) has no failure to tell apart.
+  const key = e.reason === undefined && e.error === undefined && e.receivedStatus === undefined ? e.status : `${e.status} ${e.reason} ${e.error} ${e.receivedStatus}`;
+  const hit = level.get(key) as Readonly<Attributes> | undefined;
   if (hit !== undefined) return hit;
   const a: Attributes = { ...placeAttrs(e.upstream), [ATTR.method]: methodAttr(e.method), [ATTR.outcome]: e.outcome };
   if (e.reason !== undefined) a[ATTR.reason] = e.reason;
   if (e.status !== undefined) a[ATTR.status] = e.status;
   const type = errorTypeOf(e);
   if (type !== undefined) a[ATTR.errorType] = type;
-  return remember(key, a);
+  return remember(level, key, a);
 }
 
 /** The duration histogram's smaller set: no reason, no error type (they live on the counter). */
 export function requestDurationAttrs(e: RequestEndEvent): Readonly<Attributes> {
-  const key = `d\u0000${e.upstream}\u0000${e.method}\u0000${e.outcome}\u0000${e.status}`;
-  const hit = attrCache.get(key);
+  const level = levelOf('duration', e.upstream, e.method, e.outcome);
+  const hit = level.get(e.status) as Readonly<Attributes> | undefined;
   if (hit !== undefined) return hit;
   const a: Attributes = { ...placeAttrs(e.upstream), [ATTR.method]: methodAttr(e.method), [ATTR.outcome]: e.outcome };
   if (e.status !== undefined) a[ATTR.status] = e.status;
-  return remember(key, a);
+  return remember(level, e.status, a);
 }
 
 /** `ok`, the RFC 9209 type, or `received_5xx` / `received_4xx` for a failing upstream status. */
@@ -175,8 +198,27 @@ export function attemptResult(e: AttemptEndEvent): string {
 }
 
 export function attemptAttrs(e: AttemptEndEvent): Readonly<Attributes> {
-  const key = `a\u0000${e.upstream}\u0000${e.target}\u0000${e.result}\u0000${e.status}`;
-  return attrCache.get(key) ?? remember(key, { ...targetAttrs(e.upstream, e.target), [ATTR.result]: attemptResult(e) });
+  const level = levelOf('attempt', e.upstream, e.target, e.result);
+  // Only a failing status changes the set (received_4xx / received_5xx).
+  const key = e.result === 'received_status' ? e.status : undefined;
+  return (level.get(key) as Readonly<Attributes> | undefined) ?? remember(level, key, { ...targetAttrs(e.upstream, e.target), [ATTR.result]: attemptResult(e) });
+}
+
+/**
+ * An attempt's span: its name (the method, `HTTP` for one outside the known set) and attributes
+ * (where it went, the method, the resend count), the same for every attempt alike.
+ */
+export function spanOf(target: string, method: string, resends: number): { readonly name: string; readonly attrs: Readonly<Attributes> } {
+  const level = levelOf('span', target, method, '');
+  const hit = level.get(resends) as { name: string; attrs: Readonly<Attributes> } | undefined;
+  if (hit !== undefined) return hit;
+  const { [ATTR.upstream]: _, ...place } = placeAttrs(target);
+  const known = methodAttr(method);
+  const attrs: Attributes = { ...place, [ATTR.method]: known };
+  // semconv: a method outside the known set is `_OTHER`, the original kept beside it on spans.
+  if (known === '_OTHER') attrs['http.request.method_original'] = method;
+  if (resends > 0) attrs['http.request.resend_count'] = resends;
+  return remember(level, resends, { name: known === '_OTHER' ? 'HTTP' : known, attrs: Object.freeze(attrs) });
 }
 
 /** Circuit state as a number: what a gauge can carry and a PromQL comparison can test. */

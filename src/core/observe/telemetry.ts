@@ -13,7 +13,7 @@
  */
 import { createRequire } from 'node:module';
 import type { AttemptEndEvent, EndSink, RequestEndEvent } from './events.js';
-import { attemptAttrs, DURATION_BUCKETS, METRICS, placeAttrs, readGauges, requestAttrs, requestDurationAttrs, targetAttrs, type Attributes } from './metrics.js';
+import { attemptAttrs, DURATION_BUCKETS, METRICS, placeAttrs, readGauges, requestAttrs, requestDurationAttrs, spanOf, targetAttrs, type Attributes } from './metrics.js';
 
 /** The slice of `@opentelemetry/api` used here (its types stay out of ours: it is optional). */
 interface Instrument {
@@ -37,7 +37,7 @@ export interface Span {
 interface OtelApi {
   metrics: { getMeterProvider(): { getMeter(name: string, version?: string): Meter } };
   trace: {
-    getTracer(name: string, version?: string): { startSpan(name: string, options: object, context?: unknown): Span };
+    getTracer(name: string, version?: string): Tracer;
     setSpan(context: unknown, span: Span): unknown;
   };
   context: { active(): unknown };
@@ -47,8 +47,22 @@ interface OtelApi {
 }
 
 const NAME = 'gateway-errors';
-/** Kept in step with package.json by hand: the instrumentation scope's version. */
-const VERSION = '0.1.0';
+
+let version: string | undefined | null = null;
+/**
+ * The instrumentation scope's version: this package's, read once, when a provider is first used.
+ * package.json is three levels up from this file in src/ and in both builds; a bundle that left
+ * it out gets a scope without a version, which the API allows.
+ */
+function scopeVersion(): string | undefined {
+  if (version !== null) return version;
+  try {
+    version = (createRequire(import.meta.url)('../../../package.json') as { version?: string }).version;
+  } catch {
+    version = undefined;
+  }
+  return version;
+}
 
 /** Where the API keeps registered providers: `Symbol.for('opentelemetry.js.api.<major>')`. */
 const GLOBAL = Symbol.for('opentelemetry.js.api.1');
@@ -120,13 +134,20 @@ interface Instruments {
   readonly budgetExhausted: Tally;
 }
 
-let instruments: Instruments | undefined;
+/**
+ * The instruments, kept on globalThis so the ES module and CommonJS copies of this package loaded
+ * side by side record into one set: two sets would each report their own counts for the same
+ * observable counter, and the SDK keeps one of them, not their sum.
+ */
+const SHARED = Symbol.for('gateway-errors.otel-instruments');
+const shared: { instruments?: Instruments } = ((globalThis as { [SHARED]?: { instruments?: Instruments } })[SHARED] ??= {});
 
 /** The instruments of the provider registered now; made again when the app registers another. */
 function current(): Instruments {
   const provider = slot()!.metrics!;
-  if (instruments?.provider === provider) return instruments;
-  const meter = api!.metrics.getMeterProvider().getMeter(NAME, VERSION);
+  const made = shared.instruments;
+  if (made?.provider === provider) return made;
+  const meter = api!.metrics.getMeterProvider().getMeter(NAME, scopeVersion());
   const opts = (m: { unit: string; description: string }, extra?: object) => ({ unit: m.unit, description: m.description, ...extra });
   const buckets = { advice: { explicitBucketBoundaries: [...DURATION_BUCKETS] } };
   const circuit = meter.createObservableGauge(METRICS.circuitState.name, opts(METRICS.circuitState));
@@ -144,7 +165,7 @@ function current(): Instruments {
     meter.createObservableCounter(m.name, opts(m)).addCallback((r) => tally.report(r));
     return tally;
   };
-  return (instruments = {
+  return (shared.instruments = {
     provider,
     requests: counter(METRICS.requests),
     requestDuration: meter.createHistogram(METRICS.requestDuration.name, opts(METRICS.requestDuration, buckets)),
@@ -186,13 +207,26 @@ type SetHeader = (name: string, value: string) => void;
 /** The carrier is the function that sets a header on the upstream request. */
 const setter = { set: (carrier: object, key: string, value: string) => (carrier as SetHeader)(key, value) };
 
+interface Tracer {
+  startSpan(name: string, options: object, context?: unknown): Span;
+}
+let tracer: { provider: object; tracer: Tracer } | undefined;
+
+/** The tracer of the provider registered now, asked of the API once per provider. */
+function currentTracer(): Tracer {
+  const provider = slot()!.trace!;
+  if (tracer?.provider !== provider) tracer = { provider, tracer: api!.trace.getTracer(NAME, scopeVersion()) };
+  return tracer.tracer;
+}
+
 /**
  * Start an attempt's span under `parent` and hand its trace context (traceparent, and whatever
  * else the app's propagator writes) to `setHeader`, before the upstream request's head is made.
+ * `resends`: attempts before this one.
  */
-export function startAttemptSpan(parent: unknown, attrs: Attributes, setHeader: SetHeader | undefined): Span {
-  const tracer = api!.trace.getTracer(NAME, VERSION);
-  const span = tracer.startSpan(String(attrs['http.request.method'] === '_OTHER' ? 'HTTP' : attrs['http.request.method']), { kind: api!.SpanKind.CLIENT, attributes: attrs }, parent);
+export function startAttemptSpan(parent: unknown, target: string, method: string, resends: number, setHeader: SetHeader | undefined): Span {
+  const { name, attrs } = spanOf(target, method, resends);
+  const span = currentTracer().startSpan(name, { kind: api!.SpanKind.CLIENT, attributes: attrs }, parent);
   if (setHeader !== undefined) api!.propagation.inject(api!.trace.setSpan(parent, span), setHeader, setter);
   return span;
 }
