@@ -4,7 +4,7 @@
  * request gets exactly what it got before, with nothing of it. Real Express 5 and Koa 3 apps, a
  * real refused port.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, expect, it } from 'vitest';
 import { forEachAdapter, type Mount, type MountedApp } from '../support/apps.js';
 import { send } from '../support/client.js';
 import { closedPort } from '../support/fault-kit.js';

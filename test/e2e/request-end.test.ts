@@ -5,7 +5,7 @@
  */
 import http from 'node:http';
 import { Registry } from 'prom-client';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, expect, it } from 'vitest';
 import type { AttemptEndEvent, RequestEndEvent } from '../../src/core/observe/events.js';
 import { prometheusMetrics } from '../../src/prometheus.js';
 import { forEachAdapter, type Mount, type MountedApp } from '../support/apps.js';

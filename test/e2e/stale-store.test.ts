@@ -2,7 +2,7 @@
  * A `stale.store` that never answers is a miss: the client gets the error answer by the request's
  * deadline, never a hang.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, expect, it } from 'vitest';
 import { forEachAdapter, type MountedApp } from '../support/apps.js';
 import { send } from '../support/client.js';
 import { closedPort } from '../support/fault-kit.js';

@@ -15,7 +15,7 @@ import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '
 import type express from 'express';
 import type Koa from 'koa';
 import { Registry } from 'prom-client';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, expect, it } from 'vitest';
 import { CHANNELS, type RequestEndEvent } from '../../src/core/observe/events.js';
 import { promLabel } from '../../src/core/observe/metrics.js';
 import { prometheusMetrics, type PrometheusMetrics } from '../../src/prometheus.js';

@@ -1,6 +1,5 @@
 /** The error answer itself: branded page, problem+json, text, headers. */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';

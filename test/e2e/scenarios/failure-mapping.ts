@@ -1,5 +1,4 @@
 /** How each upstream failure maps to a status and a Proxy-Status error. */
-import http from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { closedPort } from '../../support/fault-kit.js';
 import { send } from '../../support/client.js';

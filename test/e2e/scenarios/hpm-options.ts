@@ -1,5 +1,4 @@
 /** http-proxy-middleware options pass through to every attempt. */
-import http from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { eventually, send } from '../../support/client.js';
 import type { ScenarioContext } from './context.js';
