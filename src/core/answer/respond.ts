@@ -288,10 +288,3 @@ function diagnosisText(d: Diagnosis): string[] {
   if (d.hints.length > 0) lines.push('What to check:', ...d.hints.map((h) => `- ${h}`));
   return lines;
 }
-
-let defaultResponder: Responder | undefined;
-
-/** The sink with all defaults, for a `gatewayProxy` used without `gatewayErrors()`. Built on first use. */
-export function defaultResponderInstance(): Responder {
-  return (defaultResponder ??= createResponder());
-}

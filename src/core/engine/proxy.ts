@@ -26,17 +26,18 @@ import {
 import { createEmitter } from '../observe/events.js';
 import { HandlerError } from './framing.js';
 import { verdictOf, Exchange, type AttemptResult, type EngineContext, type ExchangeHooks, type Req, type WebFn } from './exchange.js';
-import { normalizeProxyExtras, type NormalizedRetryPolicy } from '../options.js';
+import { normalizeProxyExtras, type GatewayProxyExtras, type NormalizedRetryPolicy } from '../options.js';
 import type { Duplex } from 'node:stream';
 import type { Responder } from '../answer/respond.js';
 import { TargetSet, type TargetState } from './targets.js';
 import { proxyUpgrade, type UpgradeContext, type WsServerLike } from './upgrade.js';
 import { Upstream, Upstreams } from './upstream.js';
+import { parseTarget, type LegacyUrl } from './hop.js';
 
 export { kHandled, type ExchangeHooks } from './exchange.js';
 
-export interface ProxyEngine {
-  handle(req: IncomingMessage, res: ServerResponse, policy: NormalizedRetryPolicy | false, hooks: ExchangeHooks): void;
+export interface ProxyEngine<TReq extends IncomingMessage = IncomingMessage, TRes extends ServerResponse = ServerResponse> {
+  handle(req: TReq, res: TRes, policy: NormalizedRetryPolicy | false, hooks: ExchangeHooks): void;
   /** For `server.on('upgrade', proxy.upgrade)`, as on http-proxy-middleware's middleware. */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   /** What `proxy.state()` returns. */
@@ -129,7 +130,13 @@ function isHttps(target: unknown): boolean {
  * keep-alive agents (http-proxy's default sends `Connection: close` per request, which halves
  * throughput and pushes p99 to seconds under load), state per upstream.
  */
-export function createProxyEngine(options: HpmOptions & Record<string, unknown>, responder: () => Responder): ProxyEngine {
+export function createProxyEngine<TReq extends IncomingMessage, TRes extends ServerResponse>(
+  input: HpmOptions<TReq, TRes> & GatewayProxyExtras<never>,
+  responder: () => Responder,
+): ProxyEngine<TReq, TRes> {
+  // Read as Node's own request and response: http-proxy-middleware hands back the very objects
+  // the framework gave, so its callbacks typed for the framework's subtypes get what they expect.
+  const options = { ...input } as HpmOptions & Record<string, unknown>;
   const extras = normalizeProxyExtras(options);
   if (extras.targets === undefined) checkTarget(options.target, options.router);
   const emit = createEmitter(extras.hooks, extras.logger);
@@ -153,6 +160,18 @@ export function createProxyEngine(options: HpmOptions & Record<string, unknown>,
         https: new https.Agent({ keepAlive: true, scheduling: 'lifo', ...(options.secure === false && { rejectUnauthorized: false }) }),
       };
 
+  // The target of the last request as http-proxy wants it, parsed once: nearly every request of
+  // one proxy goes to the same target (a `router` may vary it).
+  let lastTarget: string | undefined;
+  let lastLegacy: LegacyUrl | undefined;
+  const legacyOf = (target: string): LegacyUrl => {
+    if (target !== lastTarget) {
+      lastLegacy = parseTarget(target);
+      lastTarget = target;
+    }
+    return lastLegacy!;
+  };
+
   const gatewayPlugin: Plugin = (proxyServer) => {
     const server = proxyServer as unknown as { web: WebFn };
     const web = server.web;
@@ -163,6 +182,7 @@ export function createProxyEngine(options: HpmOptions & Record<string, unknown>,
       const x = new Exchange(req as Req, res, p.policy, p.hooks, ctx);
       exchanges.set(req, x);
       // `opts` is this request's own copy (http-proxy-middleware makes one per request).
+      if (typeof opts.target === 'string') opts.target = legacyOf(opts.target);
       if (agents && !opts.agent) opts.agent = isHttps(opts.target) ? agents.https : agents.http;
       x.run(web, this, opts, group ?? upstreams.get(opts.target)).catch((err: unknown) => x.skip(err));
     } as WebFn;
