@@ -54,12 +54,14 @@ export interface ProxyState {
   readonly targets?: readonly TargetState[];
 }
 
+const SLASH = 0x2f;
+
 /** Our options, removed before the rest goes to http-proxy-middleware. */
-const OWN_OPTIONS = [
+const OWN_OPTIONS = new Set([
   'retry', 'connectTimeout', 'responseTimeout', 'deadline', 'idleTimeout', 'budget', 'circuit', 'maxConcurrent',
   'errors', 'proxyTimeout', 'onRetry', 'onGiveUp', 'onCircuitOpen', 'onCircuitClose',
   'targets', 'outlier', 'healthCheck', 'onTargetEject', 'onTargetReturn', 'stale', 'onStale', 'onRequestEnd', 'onAttemptEnd',
-];
+]);
 
 /** http-proxy-middleware checks only that a target exists; a wrong one would fail every request. */
 function checkTarget(target: unknown, router: unknown): void {
@@ -172,19 +174,29 @@ export function createProxyEngine<TReq extends IncomingMessage, TRes extends Ser
     return lastLegacy!;
   };
 
+  /** http-proxy's server and its own `web()`, once gatewayPlugin has them. */
+  let server: unknown;
+  let web: WebFn;
+  /** Start the exchange of a request whose target and path http-proxy-middleware has resolved. */
+  const begin = (req: IncomingMessage, res: ServerResponse, opts: Record<string, unknown>, policy: NormalizedRetryPolicy | false, hooks: ExchangeHooks): void => {
+    const x = new Exchange(req as Req, res, policy, hooks, ctx);
+    exchanges.set(req, x);
+    const upstream = group ?? upstreams.get(opts.target);
+    // `opts` is this request's own copy (http-proxy-middleware makes one per request).
+    if (typeof opts.target === 'string') opts.target = legacyOf(opts.target);
+    if (agents && !opts.agent) opts.agent = isHttps(opts.target) ? agents.https : agents.http;
+    x.run(web, server, opts, upstream).catch((err: unknown) => x.skip(err));
+  };
+
   const gatewayPlugin: Plugin = (proxyServer) => {
-    const server = proxyServer as unknown as { web: WebFn };
-    const web = server.web;
-    server.web = function gatewayWeb(this: unknown, req, res, opts, cb) {
+    server = proxyServer;
+    const hooked = proxyServer as unknown as { web: WebFn };
+    web = hooked.web;
+    hooked.web = function gatewayWeb(this: unknown, req, res, opts, cb) {
       const p = pending.get(req);
       if (p === undefined) return web.call(this, req, res, opts, cb);
       pending.delete(req);
-      const x = new Exchange(req as Req, res, p.policy, p.hooks, ctx);
-      exchanges.set(req, x);
-      // `opts` is this request's own copy (http-proxy-middleware makes one per request).
-      if (typeof opts.target === 'string') opts.target = legacyOf(opts.target);
-      if (agents && !opts.agent) opts.agent = isHttps(opts.target) ? agents.https : agents.http;
-      x.run(web, this, opts, group ?? upstreams.get(opts.target)).catch((err: unknown) => x.skip(err));
+      begin(req, res, opts, p.policy, p.hooks);
     } as WebFn;
     // Upgrades (server 'upgrade' events, through http-proxy-middleware's router and pathRewrite).
     const wsServer = proxyServer as unknown as WsServerLike & { ws: unknown };
@@ -221,24 +233,43 @@ export function createProxyEngine<TReq extends IncomingMessage, TRes extends Ser
   guardHandlers(on as Record<string, unknown>);
   const defaults = options.ejectPlugins ? [] : [proxyEventsPlugin, ...(options.logger ? [loggerPlugin] : [])];
   const plugins: Plugin[] = [gatewayPlugin, ...defaults, ...(options.plugins ?? []), ...(viaWeb ? [holdBodyPlugin] : [])];
-  const hpmOptions: Record<string, unknown> = { ...options, on, ejectPlugins: true, plugins };
+  // Built without `delete`, which would leave an object that is slow to copy, and it is copied
+  // for every request.
+  const hpmOptions: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries({ ...options, on, ejectPlugins: true, plugins })) if (!OWN_OPTIONS.has(k)) hpmOptions[k] = v;
   // http-proxy-middleware wants a target; each attempt sets its own.
   if (extras.targets !== undefined) hpmOptions.target = extras.targets[0]!.url;
-  for (const k of OWN_OPTIONS) delete hpmOptions[k];
   const middleware: RequestHandler = createProxyMiddleware(hpmOptions as HpmOptions);
+  const direct = options.pathFilter === undefined && options.router === undefined && options.pathRewrite === undefined;
+  let warm = false;
+  /** Hand a request that is not the proxy's, or an error before its answer started, to the framework. */
+  const skip = (req: IncomingMessage, hooks: ExchangeHooks, err: unknown): void => {
+    const x = exchanges.get(req);
+    if (x !== undefined) return x.skip(err);
+    pending.delete(req);
+    hooks.skip(err);
+  };
 
   return {
     handle(req, res, policy, hooks) {
+      if (direct && warm && req.url?.charCodeAt(0) === SLASH) {
+        // What http-proxy-middleware does for a request it proxies, without its path parse and
+        // awaits: no pathFilter, router or pathRewrite to apply, and the path is one its default
+        // pathFilter ('/') matches. The first request took its way, which also subscribes to the
+        // server's events once.
+        try {
+          begin(req, res, { ...hpmOptions }, policy, hooks);
+        } catch (err) {
+          skip(req, hooks, err);
+        }
+        return;
+      }
+      warm = true;
       // The exchange is made only once http-proxy-middleware's pathFilter matched (gatewayWeb):
       // a request for another route is handed on untouched, as http-proxy-middleware does.
       pending.set(req, { policy, hooks });
       // next() from http-proxy-middleware: pathFilter did not match, or router/pathRewrite threw.
-      void middleware(req, res, (err?: unknown) => {
-        const x = exchanges.get(req);
-        if (x !== undefined) return x.skip(err);
-        pending.delete(req);
-        hooks.skip(err);
-      });
+      void middleware(req, res, (err?: unknown) => skip(req, hooks, err));
     },
     upgrade(req, socket, head) {
       (middleware as RequestHandler & { upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void }).upgrade(req, socket, head);
