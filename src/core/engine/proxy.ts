@@ -4,7 +4,8 @@
  *
  * How it hooks in: http-proxy-middleware applies pathFilter, router and pathRewrite once, then
  * calls `proxyServer.web(req, res, options)`. A plugin wraps that call and runs the attempt loop
- * (exchange.ts). Each attempt sends its upstream request through hop.ts, built from http-proxy's
+ * (exchange.ts). Without pathFilter, router and pathRewrite there is nothing for it to apply, so
+ * `handle()` starts the exchange itself with the same per-request copy of the options. Each attempt sends its upstream request through hop.ts, built from http-proxy's
  * own web passes and `setupOutgoing`, with a fresh body stream (replayed from memory when
  * replayable), its own error callback and timers, and the response head held back until the
  * status is known (a 503 can be retried or replaced before a byte reaches the client). With
@@ -177,10 +178,8 @@ export function createProxyEngine<TReq extends IncomingMessage, TRes extends Ser
   /** http-proxy's server and its own `web()`, once gatewayPlugin has them. */
   let server: unknown;
   let web: WebFn;
-  /** Start the exchange of a request whose target and path http-proxy-middleware has resolved. */
-  const begin = (req: IncomingMessage, res: ServerResponse, opts: Record<string, unknown>, policy: NormalizedRetryPolicy | false, hooks: ExchangeHooks): void => {
-    const x = new Exchange(req as Req, res, policy, hooks, ctx);
-    exchanges.set(req, x);
+  /** Run the exchange of a request whose target and path http-proxy-middleware has resolved. */
+  const start = (x: Exchange, opts: Record<string, unknown>): void => {
     const upstream = group ?? upstreams.get(opts.target);
     // `opts` is this request's own copy (http-proxy-middleware makes one per request).
     if (typeof opts.target === 'string') opts.target = legacyOf(opts.target);
@@ -196,7 +195,9 @@ export function createProxyEngine<TReq extends IncomingMessage, TRes extends Ser
       const p = pending.get(req);
       if (p === undefined) return web.call(this, req, res, opts, cb);
       pending.delete(req);
-      begin(req, res, opts, p.policy, p.hooks);
+      const x = new Exchange(req as Req, res, p.policy, p.hooks, ctx);
+      exchanges.set(req, x);
+      start(x, opts);
     } as WebFn;
     // Upgrades (server 'upgrade' events, through http-proxy-middleware's router and pathRewrite).
     const wsServer = proxyServer as unknown as WsServerLike & { ws: unknown };
@@ -242,13 +243,6 @@ export function createProxyEngine<TReq extends IncomingMessage, TRes extends Ser
   const middleware: RequestHandler = createProxyMiddleware(hpmOptions as HpmOptions);
   const direct = options.pathFilter === undefined && options.router === undefined && options.pathRewrite === undefined;
   let warm = false;
-  /** Hand a request that is not the proxy's, or an error before its answer started, to the framework. */
-  const skip = (req: IncomingMessage, hooks: ExchangeHooks, err: unknown): void => {
-    const x = exchanges.get(req);
-    if (x !== undefined) return x.skip(err);
-    pending.delete(req);
-    hooks.skip(err);
-  };
 
   return {
     handle(req, res, policy, hooks) {
@@ -257,10 +251,12 @@ export function createProxyEngine<TReq extends IncomingMessage, TRes extends Ser
         // awaits: no pathFilter, router or pathRewrite to apply, and the path is one its default
         // pathFilter ('/') matches. The first request took its way, which also subscribes to the
         // server's events once.
+        const x = new Exchange(req as Req, res, policy, hooks, ctx);
+        if (viaWeb) exchanges.set(req, x);
         try {
-          begin(req, res, { ...hpmOptions }, policy, hooks);
+          start(x, { ...hpmOptions });
         } catch (err) {
-          skip(req, hooks, err);
+          x.skip(err);
         }
         return;
       }
@@ -269,7 +265,12 @@ export function createProxyEngine<TReq extends IncomingMessage, TRes extends Ser
       // a request for another route is handed on untouched, as http-proxy-middleware does.
       pending.set(req, { policy, hooks });
       // next() from http-proxy-middleware: pathFilter did not match, or router/pathRewrite threw.
-      void middleware(req, res, (err?: unknown) => skip(req, hooks, err));
+      void middleware(req, res, (err?: unknown) => {
+        const x = exchanges.get(req);
+        if (x !== undefined) return x.skip(err);
+        pending.delete(req);
+        hooks.skip(err);
+      });
     },
     upgrade(req, socket, head) {
       (middleware as RequestHandler & { upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void }).upgrade(req, socket, head);
