@@ -46,13 +46,13 @@ export interface GatewayProxyMiddleware extends RequestHandler, ProxyControls {}
 export function gatewayProxy(options: GatewayProxyOptions): GatewayProxyMiddleware {
   const core = new ProxyCore<Request, Request, Response>(options);
   function gatewayProxyMiddleware(req: Request, res: Response, next: NextFunction): void {
-    core.handle(req, res, req, new ExpressCall(res, next, core.responder(req), req.body));
+    core.handle(req, res, req, new ExpressHooks(res, next, core.responder(req), req.body));
   }
   return Object.assign(gatewayProxyMiddleware, core.controls);
 }
 
 /** One proxied Express request, as the core's exchange calls back into it: one object, no closures. */
-class ExpressCall implements ExchangeHooks {
+class ExpressHooks implements ExchangeHooks {
   constructor(
     private readonly res: Response,
     private readonly next: NextFunction,

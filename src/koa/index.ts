@@ -75,13 +75,13 @@ export interface GatewayProxyMiddleware extends Middleware, ProxyControls {}
 export function gatewayProxy(options: GatewayProxyOptions): GatewayProxyMiddleware {
   const core = new ProxyCore<Context>(options);
   function gatewayProxyMiddleware(ctx: Context, next: Next): Promise<void> {
-    return new Promise<void>((resolve, reject) => core.handle(ctx.req, ctx.res, ctx, new KoaCall(ctx, next, resolve, reject, core.responder(ctx.req))));
+    return new Promise<void>((resolve, reject) => core.handle(ctx.req, ctx.res, ctx, new KoaHooks(ctx, next, resolve, reject, core.responder(ctx.req))));
   }
   return Object.assign(gatewayProxyMiddleware, core.controls);
 }
 
 /** One proxied Koa request, as the core's exchange calls back into it: one object, no closures. */
-class KoaCall implements ExchangeHooks {
+class KoaHooks implements ExchangeHooks {
   constructor(
     private readonly ctx: Context,
     private readonly next: Next,

@@ -130,8 +130,8 @@ function isHttps(target: unknown): boolean {
 
 /**
  * Create the engine for one `gatewayProxy()`: one http-proxy-middleware instance, one pair of
- * keep-alive agents (http-proxy's default sends `Connection: close` per request, which halves
- * throughput and pushes p99 to seconds under load), state per upstream.
+ * keep-alive agents (without one, http-proxy sends `Connection: close` and opens a connection
+ * per request), state per upstream.
  */
 export function createProxyEngine<TReq extends IncomingMessage, TRes extends ServerResponse>(
   input: HpmOptions<TReq, TRes> & GatewayProxyExtras<never>,
