@@ -4,8 +4,7 @@
  *
  * How it hooks in: http-proxy-middleware applies pathFilter, router and pathRewrite once, then
  * calls `proxyServer.web(req, res, options)`. A plugin wraps that call and runs the attempt loop
- * (exchange.ts). Without pathFilter, router and pathRewrite there is nothing for it to apply, so
- * `handle()` starts the exchange itself with the same per-request copy of the options. Each attempt sends its upstream request through hop.ts, built from http-proxy's
+ * (exchange.ts). Each attempt sends its upstream request through hop.ts, built from http-proxy's
  * own web passes and `setupOutgoing`, with a fresh body stream (replayed from memory when
  * replayable), its own error callback and timers, and the response head held back until the
  * status is known (a 503 can be retried or replaced before a byte reaches the client). With
@@ -54,8 +53,6 @@ export interface ProxyState {
   /** Each of `targets`, when given. */
   readonly targets?: readonly TargetState[];
 }
-
-const SLASH = 0x2f;
 
 /** Our options, removed before the rest goes to http-proxy-middleware. */
 const OWN_OPTIONS = new Set([
@@ -175,29 +172,20 @@ export function createProxyEngine<TReq extends IncomingMessage, TRes extends Ser
     return lastLegacy!;
   };
 
-  /** http-proxy's server and its own `web()`, once gatewayPlugin has them. */
-  let server: unknown;
-  let web: WebFn;
-  /** Run the exchange of a request whose target and path http-proxy-middleware has resolved. */
-  const start = (x: Exchange, opts: Record<string, unknown>): void => {
-    const upstream = group ?? upstreams.get(opts.target);
-    // `opts` is this request's own copy (http-proxy-middleware makes one per request).
-    if (typeof opts.target === 'string') opts.target = legacyOf(opts.target);
-    if (agents && !opts.agent) opts.agent = isHttps(opts.target) ? agents.https : agents.http;
-    x.run(web, server, opts, upstream).catch((err: unknown) => x.skip(err));
-  };
-
   const gatewayPlugin: Plugin = (proxyServer) => {
-    server = proxyServer;
-    const hooked = proxyServer as unknown as { web: WebFn };
-    web = hooked.web;
-    hooked.web = function gatewayWeb(this: unknown, req, res, opts, cb) {
+    const server = proxyServer as unknown as { web: WebFn };
+    const web = server.web;
+    server.web = function gatewayWeb(this: unknown, req, res, opts, cb) {
       const p = pending.get(req);
       if (p === undefined) return web.call(this, req, res, opts, cb);
       pending.delete(req);
       const x = new Exchange(req as Req, res, p.policy, p.hooks, ctx);
       exchanges.set(req, x);
-      start(x, opts);
+      const upstream = group ?? upstreams.get(opts.target);
+      // `opts` is this request's own copy (http-proxy-middleware makes one per request).
+      if (typeof opts.target === 'string') opts.target = legacyOf(opts.target);
+      if (agents && !opts.agent) opts.agent = isHttps(opts.target) ? agents.https : agents.http;
+      x.run(web, this, opts, upstream).catch((err: unknown) => x.skip(err));
     } as WebFn;
     // Upgrades (server 'upgrade' events, through http-proxy-middleware's router and pathRewrite).
     const wsServer = proxyServer as unknown as WsServerLike & { ws: unknown };
@@ -241,26 +229,9 @@ export function createProxyEngine<TReq extends IncomingMessage, TRes extends Ser
   // http-proxy-middleware wants a target; each attempt sets its own.
   if (extras.targets !== undefined) hpmOptions.target = extras.targets[0]!.url;
   const middleware: RequestHandler = createProxyMiddleware(hpmOptions as HpmOptions);
-  const direct = options.pathFilter === undefined && options.router === undefined && options.pathRewrite === undefined;
-  let warm = false;
 
   return {
     handle(req, res, policy, hooks) {
-      if (direct && warm && req.url?.charCodeAt(0) === SLASH) {
-        // What http-proxy-middleware does for a request it proxies, without its path parse and
-        // awaits: no pathFilter, router or pathRewrite to apply, and the path is one its default
-        // pathFilter ('/') matches. The first request took its way, which also subscribes to the
-        // server's events once.
-        const x = new Exchange(req as Req, res, policy, hooks, ctx);
-        if (viaWeb) exchanges.set(req, x);
-        try {
-          start(x, { ...hpmOptions });
-        } catch (err) {
-          x.skip(err);
-        }
-        return;
-      }
-      warm = true;
       // The exchange is made only once http-proxy-middleware's pathFilter matched (gatewayWeb):
       // a request for another route is handed on untouched, as http-proxy-middleware does.
       pending.set(req, { policy, hooks });
