@@ -24,17 +24,6 @@ function applyReply(ctx: Context, reply: Reply): void {
   if (reply.body === undefined) ctx.set('content-length', reply.headers['content-length'] ?? '0');
 }
 
-/** The status and Retry-After Koa's own `ctx.onerror` would answer a thrown error with. */
-function thrownStatus(err: unknown): [status: number, retryAfter: unknown] {
-  if (typeof err !== 'object' || err === null) return [500, undefined];
-  const status = ('status' in err ? err.status : undefined) ?? ('statusCode' in err ? err.statusCode : undefined);
-  let retryAfter: unknown;
-  if ('headers' in err && typeof err.headers === 'object' && err.headers !== null) {
-    for (const [name, value] of Object.entries(err.headers)) if (name.toLowerCase() === 'retry-after') retryAfter = value;
-  }
-  return [typeof status === 'number' && Number.isInteger(status) ? status : 500, retryAfter];
-}
-
 export interface GatewayErrorsMiddleware extends Middleware {
   /** Planned maintenance, switched at run time: `start({ until, message })`, `stop()`, `state()`. */
   readonly maintenance: MaintenanceSwitch;
@@ -53,10 +42,11 @@ export function gatewayErrors(options?: GatewayErrorsOptions<Context>): GatewayE
       await next();
     } catch (err) {
       if (core.failed(err, ctx.req, ctx, ctx)) return;
+      const reply = core.thrown(err, ctx.req);
+      if (reply === undefined) throw err;
       // Reported to the app as Koa's own ctx.onerror does, so logging and monitoring still see it.
-      const [status, retryAfter] = thrownStatus(err);
-      if (!core.thrown(status, retryAfter, ctx.req, ctx)) throw err;
-      return void ctx.app.emit('error', err, ctx);
+      ctx.app.emit('error', err, ctx);
+      return applyReply(ctx, reply);
     }
     if (ctx.respond !== false) core.settle(ctx.req, ctx.res, ctx.status, ctx);
   }

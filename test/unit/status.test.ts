@@ -76,12 +76,25 @@ describe('answerThrown', () => {
     ['leaves a listed 429 to the framework with keepUpstreamBody', 429, { extraStatuses: [429], keepUpstreamBody: true }, false],
     ['leaves a 404 to the framework', 404, { extraStatuses: [429, 500] }, false],
   ])('%s', (_name, status, options, branded) => {
-    const reply = answerThrown(createResponder(options), request(), status, undefined);
+    const reply = answerThrown(createResponder(options), request(), Object.assign(new Error('thrown'), { status }));
     if (!branded) return expect(reply).toBeUndefined();
     expect(reply?.status).toBe(status);
   });
 
-  it("keeps a thrown 429's valid Retry-After", () => {
-    expect(answerThrown(createResponder({ extraStatuses: [429] }), request(), 429, '7')?.headers['retry-after']).toBe('7');
+  it.each([
+    ['err.status', { status: 429 }],
+    ['err.statusCode', { statusCode: 429 }],
+  ])('reads the status from %s, as http-errors sets it', (_name, fields) => {
+    expect(answerThrown(createResponder({ extraStatuses: [429] }), request(), Object.assign(new Error('thrown'), fields))?.status).toBe(429);
+  });
+
+  it('takes an error without a status as a 500', () => {
+    expect(answerThrown(createResponder({ extraStatuses: [500] }), request(), new Error('bug'))?.status).toBe(500);
+    expect(answerThrown(createResponder({ extraStatuses: [500] }), request(), 'not an error')?.status).toBe(500);
+  });
+
+  it("keeps a thrown 429's valid Retry-After, whatever the header's case", () => {
+    const err = Object.assign(new Error('slow down'), { status: 429, headers: { 'Retry-After': '7' } });
+    expect(answerThrown(createResponder({ extraStatuses: [429] }), request(), err)?.headers['retry-after']).toBe('7');
   });
 });

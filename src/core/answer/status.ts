@@ -29,11 +29,27 @@ export function answerStatus(responder: Responder, req: IncomingMessage, status:
 }
 
 /**
- * The answer for an error a handler threw with a status of its own (`ctx.throw(429)`,
- * http-errors): branded when it is one of `extraStatuses` and bodies are replaced. A thrown
- * 502/503/504 keeps the framework's own handling, as do all others.
+ * The status and Retry-After an error carries by the http-errors convention (`ctx.throw(429)`,
+ * `createError(503)`, `err.status` or `err.statusCode`, `err.headers`), as Koa's `ctx.onerror`
+ * and Express's final handler read them; 500 when it carries none.
  */
-export function answerThrown(responder: Responder, req: IncomingMessage, status: number, retryAfter: unknown): Reply | undefined {
+function carried(err: unknown): { status: number; retryAfter: unknown } {
+  if (typeof err !== 'object' || err === null) return { status: 500, retryAfter: undefined };
+  const status = ('status' in err ? err.status : undefined) ?? ('statusCode' in err ? err.statusCode : undefined);
+  let retryAfter: unknown;
+  if ('headers' in err && typeof err.headers === 'object' && err.headers !== null) {
+    for (const [name, value] of Object.entries(err.headers)) if (name.toLowerCase() === 'retry-after') retryAfter = value;
+  }
+  return { status: typeof status === 'number' && Number.isInteger(status) ? status : 500, retryAfter };
+}
+
+/**
+ * The answer for an error a handler threw with a status of its own: branded when that status is
+ * one of `extraStatuses` and bodies are replaced. A thrown 502/503/504 keeps the framework's own
+ * handling, as do all others.
+ */
+export function answerThrown(responder: Responder, req: IncomingMessage, err: unknown): Reply | undefined {
+  const { status, retryAfter } = carried(err);
   if (isGatewayStatus(status) || !responder.brands(status) || responder.options.keepUpstreamBody) return undefined;
   return responder.reply(handlerFailure(status, retryAfter), requestFacts(req.method, req.headers));
 }

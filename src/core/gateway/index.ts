@@ -76,14 +76,12 @@ export class ErrorsCore<TSubject, TTarget> {
   }
 
   /**
-   * Answer an error thrown with a status of its own (`err.status`) when that status is one of
-   * `extraStatuses` (true); a thrown 502/503/504 and all others keep the framework's handling.
+   * The answer for an error thrown with a status of its own (`err.status`) when that status is
+   * one of `extraStatuses`; undefined for a thrown 502/503/504 and all others, which keep the
+   * framework's handling.
    */
-  thrown(status: number, retryAfter: unknown, req: IncomingMessage, target: TTarget): boolean {
-    const reply = answerThrown(this.responder, req, status, retryAfter);
-    if (reply === undefined) return false;
-    this.write(target, reply);
-    return true;
+  thrown(err: unknown, req: IncomingMessage): Reply | undefined {
+    return answerThrown(this.responder, req, err);
   }
 
   /**
