@@ -1,6 +1,6 @@
 /**
  * Catch a 502/503/504 that a later handler writes on a raw Node response (`res.sendStatus(503)`,
- * a proxy of someone else's, anything) before its head leaves, and answer it through the sink.
+ * a proxy of someone else's, anything) before its head leaves, and answer it with the responder.
  *
  * Node writes the head implicitly from `write()`/`end()` via `this.writeHead()`, so all three are
  * wrapped: the first one that would put a gateway status on the wire swaps in the branded head,
@@ -8,7 +8,7 @@
  *
  * Where the wrappers live: on the framework's response prototype right above Node's
  * (`express.response`, which every Express app's and sub-app's `app.response` inherits from),
- * once, inert for any response that did not pass through gatewayErrors() (see `sinks`). Not on
+ * once, inert for any response that did not pass through gatewayErrors() (see `responders`). Not on
  * each response: a prototype inserted per response is dropped when an Express sub-app swaps in
  * its own on the way in, so the sub-app's 503s would go out unbranded, and methods assigned per
  * response cost every request more than the one WeakMap entry. A bare Node response (no
@@ -22,7 +22,7 @@ import type { Reply } from '../types.js';
 const kReplaced = Symbol('gateway-errors.replaced');
 
 /**
- * The sink of the nearest gatewayErrors() per request, where the proxies behind it look for it.
+ * The responder of the nearest gatewayErrors() per request, where the proxies behind it look for it.
  * It cannot belong to one gateway: gatewayErrors() and each gatewayProxy() are made apart and
  * meet only on the request, and they may come from different copies of this package (its ES
  * module and its CommonJS build, or two installed versions), hence one map in the global symbol
@@ -30,17 +30,18 @@ const kReplaced = Symbol('gateway-errors.replaced');
  * request, so each property added to one gives it a hidden class of its own, which cost more
  * than all the rest of this middleware.
  */
-const kSinks = Symbol.for('gateway-errors.sinks');
-const sinks = ((globalThis as Record<symbol, unknown>)[kSinks] ??= new WeakMap()) as WeakMap<IncomingMessage, Responder>;
+// The key is what other installed versions look the map up by: it keeps its name.
+const kResponders = Symbol.for('gateway-errors.sinks');
+const responders = ((globalThis as Record<symbol, unknown>)[kResponders] ??= new WeakMap()) as WeakMap<IncomingMessage, Responder>;
 
-/** Make `responder` the sink for `req` and whatever a proxy behind answers it with. */
-export function setSink(req: IncomingMessage, responder: Responder): void {
-  sinks.set(req, responder);
+/** Make `responder` what answers `req`, here and in the proxies behind. */
+export function setResponder(req: IncomingMessage, responder: Responder): void {
+  responders.set(req, responder);
 }
 
-/** The sink of the nearest gatewayErrors() this request passed, if any. */
-export function sinkOf(req: IncomingMessage): Responder | undefined {
-  return sinks.get(req);
+/** The responder of the nearest gatewayErrors() this request passed, if any. */
+export function responderOf(req: IncomingMessage): Responder | undefined {
+  return responders.get(req);
 }
 
 type Res = ServerResponse & { [kHandled]?: boolean; [kReplaced]?: Reply; req: IncomingMessage };
@@ -65,7 +66,7 @@ function relayedFromUpstream(res: Res): boolean {
 function takeOver(res: Res, status: number): Reply | undefined {
   const done = res[kReplaced];
   if (done !== undefined) return done;
-  const responder = sinks.get(res.req);
+  const responder = responders.get(res.req);
   // brands() first: nearly every response is not one, and needs no header read.
   if (responder === undefined || res[kHandled] || res.headersSent || !responder.brands(status)) return undefined;
   const answer = answerStatus(responder, res.req, status, res.getHeader('retry-after'), relayedFromUpstream(res));
@@ -137,7 +138,7 @@ function wrapOwn(res: Res): void {
 const patched = new WeakSet<object>();
 
 /**
- * Make responses answer gateway statuses with their request's sink (setSink; the nearest
+ * Make responses answer gateway statuses with their request's responder (setResponder; the nearest
  * gatewayErrors() wins). One per gateway: it remembers the last response prototype it saw, whose
  * host is patched — one per app, the common case.
  */

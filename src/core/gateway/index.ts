@@ -3,16 +3,16 @@
  * framework. An adapter translates its framework's request, response and `next` into these calls
  * and writes the replies through the writer it gives; every decision is made here or below.
  *
- *   ErrorsCore  maintenance, the sink (responder) for the request, the body tap, and the answer
+ *   ErrorsCore  maintenance, the responder for the request, the body tap, and the answer
  *               for a thrown upstream failure or a status a handler set
- *   ProxyCore   the retry policy, the proxy engine, the sink to answer with, state/close/upgrade
+ *   ProxyCore   the retry policy, the proxy engine, the responder to answer with, state/close/upgrade
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Options as HpmOptions } from 'http-proxy-middleware';
 import { classifyError } from '../decide/classify.js';
 import { resolvePolicy } from '../decide/policy.js';
-import { createInterceptor, isHandled, setSink, sinkOf } from '../answer/intercept.js';
+import { createInterceptor, isHandled, setResponder, responderOf } from '../answer/intercept.js';
 import { createMaintenance, type Maintenance, type MaintenanceSwitch } from '../answer/maintenance.js';
 import { applyHeaders, createResponder, requestFacts, type Responder } from '../answer/respond.js';
 import { answerStatus, answerThrown } from '../answer/status.js';
@@ -31,7 +31,7 @@ export type Writer<TTarget> = (target: TTarget, reply: Reply) => void;
 export class ErrorsCore<TSubject, TTarget> {
   readonly maintenance: MaintenanceSwitch;
   private readonly responder: Responder;
-  private readonly window: Maintenance<TSubject>;
+  private readonly planned: Maintenance<TSubject>;
   private readonly limit: number;
   private readonly intercept = createInterceptor();
 
@@ -40,24 +40,24 @@ export class ErrorsCore<TSubject, TTarget> {
     private readonly write: Writer<TTarget>,
   ) {
     this.responder = createResponder(options);
-    this.window = createMaintenance<TSubject>(this.responder.options);
-    this.maintenance = this.window.switch;
+    this.planned = createMaintenance<TSubject>(this.responder.options);
+    this.maintenance = this.planned.switch;
     this.limit = this.responder.options.bodyLimit;
   }
 
   /**
    * A request comes in: during maintenance it gets the maintenance answer (true: answered);
-   * otherwise its body is tapped for the proxies behind, which answer with this sink.
+   * otherwise its body is tapped for the proxies behind, which answer with this responder.
    * `url` is the request target as sent (Express `originalUrl`).
    */
   answered(req: IncomingMessage, url: string | undefined, subject: TSubject, target: TTarget): boolean {
-    const window = this.window.check(url, subject);
+    const window = this.planned.check(url, subject);
     if (window !== undefined) {
       this.write(target, this.responder.maintenanceReply(window, requestFacts(req.method, req.headers)));
-      this.window.answered(req.method, url, window.retryAfter);
+      this.planned.answered(req.method, url, window.retryAfter);
       return true;
     }
-    setSink(req, this.responder);
+    setResponder(req, this.responder);
     tapRequestBody(req, this.limit);
     return false;
   }
@@ -129,9 +129,9 @@ export class ProxyCore<TSubject, TReq extends IncomingMessage = IncomingMessage,
     };
   }
 
-  /** The sink to answer `req` with: the nearest gatewayErrors()'s, else this proxy's own. */
+  /** The responder to answer `req` with: the nearest gatewayErrors()'s, else this proxy's own. */
   responder(req: IncomingMessage): Responder {
-    return sinkOf(req) ?? this.defaults();
+    return responderOf(req) ?? this.defaults();
   }
 
   /** Proxy one request; a retry policy function that throws hands its error to `hooks.skip`. */
