@@ -8,10 +8,17 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BUILTIN_LOCALES } from '../../src/core/answer/i18n.js';
-import { interceptGatewayStatuses, sinkOf, writeReply } from '../../src/core/answer/intercept.js';
+import { createInterceptor, responderOf, setResponder, writeReply } from '../../src/core/answer/intercept.js';
 import { createResponder, kHandled, type Responder } from '../../src/core/answer/respond.js';
 import { listen, type MountedApp } from '../support/apps.js';
 import { send, type Answer } from '../support/client.js';
+
+const intercept = createInterceptor();
+/** What gatewayErrors() does for each Express request: its responder answers, its interceptor watches. */
+function interceptGatewayStatuses(req: IncomingMessage, res: ServerResponse, responder: Responder): void {
+  setResponder(req, responder);
+  intercept(res);
+}
 
 const en = BUILTIN_LOCALES.en!;
 const servers: MountedApp[] = [];
@@ -194,15 +201,15 @@ describe.each([
   });
 });
 
-describe('sinkOf', () => {
+describe('responderOf', () => {
   it('is the responder of the nearest gatewayErrors() on this request, and nothing before', async () => {
     const seen: Array<Responder | undefined> = [];
     const server = await listen((req, res) => {
-      seen.push(sinkOf(req));
+      seen.push(responderOf(req));
       interceptGatewayStatuses(req, res, plain);
-      seen.push(sinkOf(req));
+      seen.push(responderOf(req));
       interceptGatewayStatuses(req, res, extras); // a nested gatewayErrors(): the nearer one wins
-      seen.push(sinkOf(req));
+      seen.push(responderOf(req));
       res.end();
     });
     servers.push(server);

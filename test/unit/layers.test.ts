@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 const src = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src');
 
 /** Lowest first. `base` is src/core's own files (types, options); the adapters sit on top. */
-const ORDER = ['base', 'decide', 'observe', 'answer', 'engine', 'adapter'] as const;
+const ORDER = ['base', 'decide', 'observe', 'answer', 'engine', 'gateway', 'adapter'] as const;
 type Layer = (typeof ORDER)[number];
 
 /** Upward imports still to be removed; each one listed here is a debt, not a permission. */

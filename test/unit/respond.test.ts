@@ -10,7 +10,6 @@ import { BUILTIN_LOCALES } from '../../src/core/answer/i18n.js';
 import {
   applyHeaders,
   createResponder,
-  defaultResponderInstance,
   handlerFailure,
   isGatewayStatus,
   kHandled,
@@ -275,17 +274,5 @@ describe('createResponder().maintenanceReply', () => {
     expect(reply.headers['retry-after']).toBe(String(window.retryAfter));
     const body = JSON.parse(reply.body!);
     expect(body).toEqual({ type: 'about:blank', title: STATUS_CODES[503], status: 503, detail: en.maintenance.detail, requestId: 'req-1', ...fields });
-  });
-});
-
-describe('defaultResponderInstance', () => {
-  it('is one responder with every default, built once', () => {
-    const a = defaultResponderInstance();
-    expect(defaultResponderInstance()).toBe(a);
-    expect(a.options.proxyName).toBe('gateway-errors');
-    expect(a.options.retryAfter).toBe(30);
-    expect(a.options.expose).toBe(false);
-    expect(a.brands(503)).toBe(true);
-    expect(a.brands(429)).toBe(false);
   });
 });

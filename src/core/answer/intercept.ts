@@ -1,6 +1,6 @@
 /**
  * Catch a 502/503/504 that a later handler writes on a raw Node response (`res.sendStatus(503)`,
- * a proxy of someone else's, anything) before its head leaves, and answer it through the sink.
+ * a proxy of someone else's, anything) before its head leaves, and answer it with the responder.
  *
  * Node writes the head implicitly from `write()`/`end()` via `this.writeHead()`, so all three are
  * wrapped: the first one that would put a gateway status on the wire swaps in the branded head,
@@ -8,31 +8,40 @@
  *
  * Where the wrappers live: on the framework's response prototype right above Node's
  * (`express.response`, which every Express app's and sub-app's `app.response` inherits from),
- * once, inert for any response that did not pass through gatewayErrors() (see `sinks`). Not on
+ * once, inert for any response that did not pass through gatewayErrors() (see `responders`). Not on
  * each response: a prototype inserted per response is dropped when an Express sub-app swaps in
- * its own on the way in (its 503s went out unbranded), and methods assigned per response cost
- * every request more than the one WeakMap entry. A bare Node response (no framework prototype)
- * gets them as its own properties.
+ * its own on the way in, so the sub-app's 503s would go out unbranded, and methods assigned per
+ * response cost every request more than the one WeakMap entry. A bare Node response (no
+ * framework prototype) gets them as its own properties.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { applyHeaders, handlerFailure, isGatewayStatus, kHandled, requestFacts, type Responder } from './respond.js';
+import { applyHeaders, kHandled, type Responder } from './respond.js';
+import { answerStatus } from './status.js';
 import type { Reply } from '../types.js';
 
 const kReplaced = Symbol('gateway-errors.replaced');
 
 /**
- * The sink of the nearest gatewayErrors() per request (the proxy looks for it there too). A
- * WeakMap, not a property of the request: Express swaps the prototype of every request, so each
- * property added to one gives it a hidden class of its own, which cost more than all the rest of
- * this middleware. Kept in the global symbol registry, so copies of this package installed side by
- * side still find each other's.
+ * The responder of the nearest gatewayErrors() per request, where the proxies behind it look for it.
+ * It cannot belong to one gateway: gatewayErrors() and each gatewayProxy() are made apart and
+ * meet only on the request, and they may come from different copies of this package (its ES
+ * module and its CommonJS build, or two installed versions), hence one map in the global symbol
+ * registry. A WeakMap, not a property of the request: Express swaps the prototype of every
+ * request, so each property added to one gives it a hidden class of its own, which cost more
+ * than all the rest of this middleware.
  */
-const kSinks = Symbol.for('gateway-errors.sinks');
-const sinks = ((globalThis as Record<symbol, unknown>)[kSinks] ??= new WeakMap()) as WeakMap<IncomingMessage, Responder>;
+// The key is what other installed versions look the map up by: it keeps its name.
+const kResponders = Symbol.for('gateway-errors.sinks');
+const responders = ((globalThis as Record<symbol, unknown>)[kResponders] ??= new WeakMap()) as WeakMap<IncomingMessage, Responder>;
 
-/** The sink of the nearest gatewayErrors() this request passed, if any. */
-export function sinkOf(req: IncomingMessage): Responder | undefined {
-  return sinks.get(req);
+/** Make `responder` what answers `req`, here and in the proxies behind. */
+export function setResponder(req: IncomingMessage, responder: Responder): void {
+  responders.set(req, responder);
+}
+
+/** The responder of the nearest gatewayErrors() this request passed, if any. */
+export function responderOf(req: IncomingMessage): Responder | undefined {
+  return responders.get(req);
 }
 
 type Res = ServerResponse & { [kHandled]?: boolean; [kReplaced]?: Reply; req: IncomingMessage };
@@ -57,21 +66,20 @@ function relayedFromUpstream(res: Res): boolean {
 function takeOver(res: Res, status: number): Reply | undefined {
   const done = res[kReplaced];
   if (done !== undefined) return done;
-  const responder = sinks.get(res.req);
+  const responder = responders.get(res.req);
+  // brands() first: nearly every response is not one, and needs no header read.
   if (responder === undefined || res[kHandled] || res.headersSent || !responder.brands(status)) return undefined;
-  if (!isGatewayStatus(status) && relayedFromUpstream(res)) return undefined;
+  const answer = answerStatus(responder, res.req, status, res.getHeader('retry-after'), relayedFromUpstream(res));
+  if (answer === undefined) return undefined;
   res[kHandled] = true;
-  const failure = handlerFailure(status, res.getHeader('retry-after'));
-  const facts = requestFacts(res.req.method, res.req.headers);
-  if (responder.options.keepUpstreamBody) {
+  if (answer.headers !== undefined) {
     // Keep the handler's body; only make the headers right.
-    applyHeaders(res, responder.passthroughHeaders(failure, facts));
+    applyHeaders(res, answer.headers);
     return undefined;
   }
-  const reply = responder.reply(failure, facts);
   for (const name of res.getHeaderNames()) res.removeHeader(name);
-  res[kReplaced] = reply;
-  return reply;
+  res[kReplaced] = answer.reply;
+  return answer.reply;
 }
 
 /** The three wrappers, each calling `next(name)`: the implementation it shadows. */
@@ -128,36 +136,49 @@ function wrapOwn(res: Res): void {
 }
 
 const patched = new WeakSet<object>();
-/** The last response prototype seen, whose host is patched: one per app, the common case. */
-let lastProto: object | undefined;
 
-/** Make `res` answer gateway statuses with `responder`'s branded reply (the nearest one wins). */
-export function interceptGatewayStatuses(req: IncomingMessage, res: ServerResponse, responder: Responder): void {
-  sinks.set(req, responder);
-  const proto = Object.getPrototypeOf(res) as object;
-  if (proto === lastProto) return;
-  const host = hostOf(res);
-  if (host === res) {
-    // A bare Node response: no framework prototype to hold the wrappers.
-    if (!NAMES.every((n) => Object.hasOwn(res, n) && wrapped.has(res[n]))) wrapOwn(res as Res);
-    return;
-  }
-  lastProto = proto;
-  if (patched.has(host)) return;
-  // Each calls what it shadows, looked up when called: a later patch of Node's methods (an APM
-  // agent's) is still honoured.
-  define(host, wrappers((name) => (Object.getPrototypeOf(host) as Record<Name, Fn>)[name]));
-  patched.add(host);
-  // Middleware that ran before this one on this very request (morgan's on-headers, compression)
-  // may have put its own wrappers on the response, calling Node's methods it found then: chain
-  // them through ours. On later requests they find ours on the prototype.
-  if (NAMES.some((n) => Object.hasOwn(res, n))) wrapOwn(res as Res);
+/**
+ * Make responses answer gateway statuses with their request's responder (setResponder; the nearest
+ * gatewayErrors() wins). One per gateway: it remembers the last response prototype it saw, whose
+ * host is patched — one per app, the common case.
+ */
+export function createInterceptor(): (res: ServerResponse) => void {
+  let lastProto: object | undefined;
+  return function intercept(res) {
+    const proto = Object.getPrototypeOf(res) as object;
+    if (proto === lastProto) return;
+    const host = hostOf(res);
+    if (host === res) {
+      // A bare Node response: no framework prototype to hold the wrappers.
+      if (!NAMES.every((n) => Object.hasOwn(res, n) && wrapped.has((res as Res)[n]))) wrapOwn(res as Res);
+      return;
+    }
+    lastProto = proto;
+    if (patched.has(host)) return;
+    // Each calls what it shadows, looked up when called: a later patch of Node's methods (an APM
+    // agent's) is still honoured.
+    define(host, wrappers((name) => (Object.getPrototypeOf(host) as Record<Name, Fn>)[name]));
+    patched.add(host);
+    // Middleware that ran before this one on this very request (morgan's on-headers, compression)
+    // may have put its own wrappers on the response, calling Node's methods it found then: chain
+    // them through ours. On later requests they find ours on the prototype.
+    if (NAMES.some((n) => Object.hasOwn(res, n))) wrapOwn(res as Res);
+  };
+}
+
+/** Whether this library already decided the answer on `res` (the proxy's, or a reply written). */
+export function isHandled(res: ServerResponse): boolean {
+  return (res as Res)[kHandled] === true;
+}
+
+/** Say that the answer on `res` is decided: no status on it is caught or branded again. */
+export function markHandled(res: ServerResponse): void {
+  (res as Res)[kHandled] = true;
 }
 
 /** Write a finished reply on a raw Node response, unless the head already left. */
 export function writeReply(res: ServerResponse, reply: Reply): void {
-  const r = res as Res;
-  r[kHandled] = true;
+  markHandled(res);
   if (res.headersSent) {
     // Too late for an error page: end the connection so the client sees an incomplete answer.
     res.destroy();

@@ -204,10 +204,3 @@ export function createResponder(input?: GatewayErrorsOptions<never>, prefix?: st
     },
   };
 }
-
-let defaultResponder: Responder | undefined;
-
-/** The Responder with all defaults, for a `gatewayProxy` used without `gatewayErrors()`. Built on first use. */
-export function defaultResponderInstance(): Responder {
-  return (defaultResponder ??= createResponder());
-}

@@ -29,18 +29,19 @@ import { verdictOf, type AttemptResult } from './attempt.js';
 import type { EngineContext, ExchangeHooks, InFlight } from './context.js';
 import { Exchange, type Req } from './exchange.js';
 import type { WebFn } from './through-web.js';
-import { normalizeProxyExtras, PROXY_OPTIONS, type NormalizedRetryPolicy } from '../options.js';
+import { normalizeProxyExtras, PROXY_OPTIONS, type GatewayProxyExtras, type NormalizedRetryPolicy } from '../options.js';
 import type { Duplex } from 'node:stream';
 import type { Responder } from '../answer/respond.js';
 import { TargetSet, type TargetState } from './targets.js';
 import { proxyUpgrade, type UpgradeContext, type WsServerLike } from './upgrade.js';
 import { Upstream, Upstreams } from './upstream.js';
 import { createStaleCache } from './stale.js';
+import { parseTarget, type LegacyUrl } from './send.js';
 
 export { kHandled, type ExchangeHooks } from './exchange.js';
 
-export interface ProxyEngine {
-  handle(req: IncomingMessage, res: ServerResponse, policy: NormalizedRetryPolicy | false, hooks: ExchangeHooks): void;
+export interface ProxyEngine<TReq extends IncomingMessage = IncomingMessage, TRes extends ServerResponse = ServerResponse> {
+  handle(req: TReq, res: TRes, policy: NormalizedRetryPolicy | false, hooks: ExchangeHooks): void;
   /** For `server.on('upgrade', proxy.upgrade)`, as on http-proxy-middleware's middleware. */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   /** What `proxy.state()` returns. */
@@ -56,6 +57,9 @@ export interface ProxyState {
   /** Each of `targets`, when given. */
   readonly targets?: readonly TargetState[];
 }
+
+/** Our options, removed before the rest goes to http-proxy-middleware. */
+const OWN_OPTIONS: ReadonlySet<string> = new Set(PROXY_OPTIONS);
 
 /** http-proxy-middleware checks only that a target exists; a wrong one would fail every request. */
 function checkTarget(target: unknown, router: unknown): void {
@@ -123,10 +127,16 @@ function isHttps(target: unknown): boolean {
 
 /**
  * Create the engine for one `gatewayProxy()`: one http-proxy-middleware instance, one pair of
- * keep-alive agents (http-proxy's default sends `Connection: close` per request, which halves
- * throughput and pushes p99 to seconds under load), state per upstream.
+ * keep-alive agents (without one, http-proxy sends `Connection: close` and opens a connection
+ * per request), state per upstream.
  */
-export function createProxyEngine(options: HpmOptions & Record<string, unknown>, responder: () => Responder): ProxyEngine {
+export function createProxyEngine<TReq extends IncomingMessage, TRes extends ServerResponse>(
+  input: HpmOptions<TReq, TRes> & GatewayProxyExtras<never>,
+  responder: () => Responder,
+): ProxyEngine<TReq, TRes> {
+  // Read as Node's own request and response: http-proxy-middleware hands back the very objects
+  // the framework gave, so its callbacks typed for the framework's subtypes get what they expect.
+  const options = { ...input } as HpmOptions & Record<string, unknown>;
   const extras = normalizeProxyExtras(options);
   if (extras.targets === undefined) checkTarget(options.target, options.router);
   const emit = createEmitter(extras.hooks, extras.logger);
@@ -151,6 +161,18 @@ export function createProxyEngine(options: HpmOptions & Record<string, unknown>,
         https: new https.Agent({ keepAlive: true, scheduling: 'lifo', ...(options.secure === false && { rejectUnauthorized: false }) }),
       };
 
+  // The target of the last request as http-proxy wants it, parsed once: nearly every request of
+  // one proxy goes to the same target (a `router` may vary it).
+  let lastTarget: string | undefined;
+  let lastLegacy: LegacyUrl | undefined;
+  const legacyOf = (target: string): LegacyUrl => {
+    if (target !== lastTarget) {
+      lastLegacy = parseTarget(target);
+      lastTarget = target;
+    }
+    return lastLegacy!;
+  };
+
   const gatewayPlugin: Plugin = (proxyServer) => {
     const server = proxyServer as unknown as { web: WebFn };
     const web = server.web;
@@ -161,6 +183,7 @@ export function createProxyEngine(options: HpmOptions & Record<string, unknown>,
       const exchange = new Exchange(req as Req, res, p.policy, p.hooks, ctx);
       if (throughWeb) exchanges.set(req, exchange);
       // `opts` is this request's own copy (http-proxy-middleware makes one per request).
+      if (typeof opts.target === 'string') opts.target = legacyOf(opts.target);
       if (agents && !opts.agent) opts.agent = isHttps(opts.target) ? agents.https : agents.http;
       try {
         exchange.run(web, this, opts, group ?? upstreams.get(opts.target));
@@ -203,10 +226,12 @@ export function createProxyEngine(options: HpmOptions & Record<string, unknown>,
   guardHandlers(on as Record<string, unknown>);
   const defaults = options.ejectPlugins ? [] : [proxyEventsPlugin, ...(options.logger ? [loggerPlugin] : [])];
   const plugins: Plugin[] = [gatewayPlugin, ...defaults, ...(options.plugins ?? []), ...(throughWeb ? [holdBodyPlugin] : [])];
-  const hpmOptions: Record<string, unknown> = { ...options, on, ejectPlugins: true, plugins };
+  // Built without `delete`, which would leave an object that is slow to copy, and it is copied
+  // for every request.
+  const hpmOptions: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries({ ...options, on, ejectPlugins: true, plugins })) if (!OWN_OPTIONS.has(k)) hpmOptions[k] = v;
   // http-proxy-middleware wants a target; each attempt sets its own.
   if (extras.targets !== undefined) hpmOptions.target = extras.targets[0]!.url;
-  for (const k of PROXY_OPTIONS) delete hpmOptions[k];
   const middleware: RequestHandler = createProxyMiddleware(hpmOptions as HpmOptions);
 
   return {

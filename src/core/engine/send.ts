@@ -42,17 +42,14 @@ export type LegacyUrl = Url;
 /** The legacy `Url` class: exported by node:url, though its types declare only the interface. */
 const LegacyUrl = (nodeUrl as unknown as { Url: new () => Url }).Url;
 
-let lastTarget: string | undefined;
-let lastParsed: Url | undefined;
-
 /**
  * A string target as the legacy `Url` http-proxy works with (it calls `url.parse()` on every
  * request; that API is deprecated, so the WHATWG parser fills the same fields, once per target).
  * A `Url` instance, because http-proxy's redirect rewriting hands the target to `url.parse()`,
- * which returns a `Url` unchanged and rejects any other object.
+ * which returns a `Url` unchanged and rejects any other object. Each proxy keeps the one it
+ * parsed last (proxy.ts), so this runs once per target, not per request.
  */
 export function parseTarget(target: string): Url {
-  if (target === lastTarget) return lastParsed!;
   const u = new URL(target);
   const hostname = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
   const parsed = Object.assign(new LegacyUrl(), {
@@ -69,8 +66,6 @@ export function parseTarget(target: string): Url {
     path: u.pathname + u.search,
     href: u.href,
   });
-  lastTarget = target;
-  lastParsed = parsed;
   return parsed;
 }
 

@@ -22,6 +22,7 @@ import { classifyError, failureOf } from '../decide/classify.js';
 import type { Emitter } from '../observe/events.js';
 import { verdictOf, type AttemptResult } from './attempt.js';
 import { parseTarget } from './send.js';
+import { answer, connect, relay } from './upgrade-socket.js';
 import type { NormalizedProxyExtras } from '../options.js';
 import { isGatewayStatus, requestFacts, type Responder } from '../answer/respond.js';
 import { parseRetryAfter } from '../decide/retry-after.js';
@@ -155,7 +156,7 @@ export async function proxyUpgrade(u: UpgradeContext, server: WsServerLike, req:
   switch (h.kind) {
     case 'upgraded':
       if (state.gone) return void h.proxySocket.destroy();
-      return connect(server, socket, Buffer.concat([head, ...state.early]), h);
+      return connect(server, socket, Buffer.concat([head, ...state.early]), h.proxyRes, h.proxySocket, h.proxyHead);
     case 'response':
       return relay(socket, h.proxyRes);
     case 'failed':
@@ -247,72 +248,6 @@ function handshake(
     }
     proxyReq.end();
   });
-}
-
-/**
- * The 101 goes to the client; from here on the two sockets are one pipe. `early` is what the
- * client sent behind its handshake, for the upstream before anything else.
- */
-function connect(server: WsServerLike, socket: Duplex, early: Buffer, h: Extract<Handshake, { kind: 'upgraded' }>): void {
-  const { proxyRes, proxySocket, proxyHead } = h;
-  common.setupSocket(socket as Socket);
-  common.setupSocket(proxySocket);
-  if (early.length > 0) socket.unshift(early);
-  if (proxyHead.length > 0) proxySocket.unshift(proxyHead);
-  const close = () => {
-    socket.destroy();
-    proxySocket.destroy();
-  };
-  proxySocket.on('error', close);
-  socket.on('error', close);
-  // A user's on.open / on.close that throws closes this connection, not the process.
-  proxySocket.once('end', () => guarded(close, () => server.emit('close', proxyRes, proxySocket, proxyHead)));
-  socket.write(httpHead('HTTP/1.1 101 Switching Protocols', proxyRes.headers));
-  proxySocket.pipe(socket).pipe(proxySocket);
-  guarded(close, () => server.emit('open', proxySocket));
-}
-
-function guarded(onThrow: () => void, fn: () => void): void {
-  try {
-    fn();
-  } catch {
-    onThrow();
-  }
-}
-
-/** Framing of the upstream's head that does not describe what goes to the client here. */
-const RELAY_DROPPED = new Set(['transfer-encoding', 'content-length', 'connection', 'keep-alive']);
-
-/**
- * An upstream's own answer that is not a switch (a 401, a 404): relayed with its status, headers
- * and body. The body arrives de-chunked, so it goes out unframed, ended by closing the socket.
- */
-function relay(socket: Duplex, proxyRes: IncomingMessage): void {
-  if (!socket.writable) return void proxyRes.destroy();
-  const headers: IncomingMessage['headers'] = {};
-  for (const [name, value] of Object.entries(proxyRes.headers)) if (!RELAY_DROPPED.has(name)) headers[name] = value;
-  headers.connection = 'close';
-  socket.write(httpHead(`HTTP/1.1 ${proxyRes.statusCode} ${proxyRes.statusMessage}`, headers));
-  proxyRes.on('error', () => socket.destroy());
-  proxyRes.pipe(socket);
-}
-
-function httpHead(line: string, headers: IncomingMessage['headers']): string {
-  const lines = [line];
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined) continue;
-    for (const v of Array.isArray(value) ? value : [value]) lines.push(`${name}: ${v}`);
-  }
-  return `${lines.join('\r\n')}\r\n\r\n`;
-}
-
-/** A whole HTTP/1.1 answer on the raw socket, then the socket is closed. */
-function answer(socket: Duplex, reply: { status: number; headers: Record<string, string>; body: string | undefined }): void {
-  if (!socket.writable) return void socket.destroy();
-  const headers: Record<string, string> = {};
-  for (const [k, v] of Object.entries(reply.headers)) if (k !== 'connection') headers[k] = v;
-  headers.connection = 'close';
-  socket.end(httpHead(`HTTP/1.1 ${reply.status} ${http.STATUS_CODES[reply.status] ?? ''}`, headers) + (reply.body ?? ''));
 }
 
 function noop(): void {}
