@@ -169,6 +169,30 @@ const rows: Row[] = [
     expected: { status: 503, body: 'mine', headers: { 'retry-after': '30', 'x-request-id': 'r1', 'content-type': 'text/plain', 'proxy-status': undefined } },
   },
   {
+    name: 'writeHead(503, { retry-after }) as an object: read like one set before',
+    responder: plain,
+    handler: (_q, res) => res.writeHead(503, { 'retry-after': '120', 'x-mine': '1' }).end('mine'),
+    expected: { status: 503, body: branded503(120), headers: { 'retry-after': '120', 'x-mine': undefined } },
+  },
+  {
+    name: 'writeHead(503, message, [name, value, ...]): the flat array form and a status message',
+    responder: plain,
+    handler: (_q, res) => res.writeHead(503, 'Busy', ['Retry-After', '9']).end('mine'),
+    expected: { status: 503, body: branded503(9), headers: { 'retry-after': '9' } },
+  },
+  {
+    name: 'keepUpstreamBody with an invalid Retry-After given to writeHead: corrected, never echoed',
+    responder: keeping,
+    handler: (_q, res) => res.writeHead(503, { 'retry-after': 'soon', 'content-type': 'text/plain' }).end('mine'),
+    expected: { status: 503, body: 'mine', headers: { 'retry-after': '30', 'content-type': 'text/plain' } },
+  },
+  {
+    name: 'a 500 relayed with its Connection header given to writeHead, listed: passes as written',
+    responder: extras,
+    handler: (_q, res) => res.writeHead(500, { connection: 'keep-alive' }).end('upstream body'),
+    expected: { status: 500, body: 'upstream body' },
+  },
+  {
     name: 'a HEAD: the branded head, no body',
     responder: plain,
     method: 'HEAD',

@@ -62,13 +62,35 @@ function relayedFromUpstream(res: Res): boolean {
   return res.hasHeader('connection');
 }
 
-/** Decide once, at the moment the head would be written. Returns the reply if we took over. */
-function takeOver(res: Res, status: number): Reply | undefined {
+/**
+ * Headers given to writeHead() set on the response first, as Node itself does when some are set
+ * already: a Retry-After or Connection passed there is read like one set before, and the headers
+ * this module corrects are not overwritten by the call that follows. Returns writeHead()'s
+ * arguments without them (just the status message, if any).
+ */
+function absorbHeaders(res: Res, rest: unknown[]): unknown[] {
+  const message = typeof rest[0] === 'string' ? rest[0] : undefined;
+  const given = message === undefined ? rest[0] : rest[1];
+  if (Array.isArray(given)) {
+    // Node's flat form: [name, value, name, value, ...]
+    for (let i = 0; i + 1 < given.length; i += 2) res.setHeader(String(given[i]), given[i + 1] as string);
+  } else if (given !== null && typeof given === 'object') {
+    for (const [name, value] of Object.entries(given)) if (value !== undefined) res.setHeader(name, value as string);
+  }
+  return message === undefined ? [] : [message];
+}
+
+/**
+ * Decide once, at the moment the head would be written. Returns the reply if we took over.
+ * `rest`: writeHead()'s arguments after the status, whose headers count as set (absorbHeaders).
+ */
+function takeOver(res: Res, status: number, rest?: unknown[]): Reply | undefined {
   const done = res[kReplaced];
   if (done !== undefined) return done;
   const responder = responders.get(res.req);
   // brands() first: nearly every response is not one, and needs no header read.
   if (responder === undefined || res[kHandled] || res.headersSent || !responder.brands(status)) return undefined;
+  if (rest !== undefined && rest.length > 0) rest.splice(0, rest.length, ...absorbHeaders(res, rest));
   const answer = answerStatus(responder, res.req, status, res.getHeader('retry-after'), relayedFromUpstream(res));
   if (answer === undefined) return undefined;
   res[kHandled] = true;
@@ -88,7 +110,7 @@ function wrappers(next: (name: Name) => Fn): Record<Name, Fn> {
   // alike): a rest array per call on the hot path buys nothing.
   return {
     writeHead(status, ...rest) {
-      const reply = takeOver(this, status as number);
+      const reply = takeOver(this, status as number, rest);
       if (reply === undefined) return next('writeHead').call(this, status, ...rest);
       return next('writeHead').call(this, reply.status, reply.headers);
     },
