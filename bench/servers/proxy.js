@@ -137,6 +137,18 @@ function expressApp(mount) {
   return app;
 }
 
+/** Koa in front of a hop that writes the answer itself. */
+function koaApp(hop) {
+  const Koa = require('koa');
+  const app = new Koa();
+  app.silent = true;
+  app.use((ctx) => {
+    ctx.respond = false;
+    hop(ctx.req, ctx.res);
+  });
+  return app.callback();
+}
+
 /** Each kind returns a request listener or, for Fastify, a listening server. */
 const KINDS = {
   bare: async () => bareHop(),
@@ -154,17 +166,8 @@ const KINDS = {
   'express-hpm': async () => expressApp((app) => app.use(hpm(true))),
   'express-hpm-defaults': async () => expressApp((app) => app.use(hpm(false))),
   'express-http-proxy': async () => expressApp((app) => app.use(require('express-http-proxy')(target))),
-  'koa-bare': async () => {
-    const Koa = require('koa');
-    const app = new Koa();
-    app.silent = true;
-    const hop = bareHop();
-    app.use((ctx) => {
-      ctx.respond = false; // the hop writes the answer itself
-      hop(ctx.req, ctx.res);
-    });
-    return app.callback();
-  },
+  'koa-bare': async () => koaApp(bareHop()),
+  'koa-bare-recording': async () => koaApp(bareRecording()),
   'koa-proxies': async () => {
     const Koa = require('koa');
     const app = new Koa();
