@@ -108,6 +108,8 @@ describe('bench harness (smoke run)', () => {
       'express-bare',
       'express-bare-recording~both',
       'express-bare-recording~metrics',
+      'koa-bare',
+      'koa-bare-recording~metrics',
       'ours-express',
       'ours-express~both',
       'ours-express~metrics',
@@ -118,7 +120,7 @@ describe('bench harness (smoke run)', () => {
       expect(row.total, `${name} answers`).toBeGreaterThan(0);
       expect(row.non2xx + row.errors, `${name} non-2xx and errors`).toBe(0);
     }
-    expect(Object.keys(paired).sort()).toEqual(['express-bare-recording~both', 'express-bare-recording~metrics', 'ours-express~both', 'ours-express~metrics', 'ours-koa~metrics']);
+    expect(Object.keys(paired).sort()).toEqual(['express-bare-recording~both', 'express-bare-recording~metrics', 'koa-bare-recording~metrics', 'ours-express~both', 'ours-express~metrics', 'ours-koa~metrics']);
     for (const [name, p] of Object.entries(paired)) {
       for (const v of [p.rps, p.cpu]) expect(Number.isFinite(v) && v > 0, `${name}: ${JSON.stringify(p)}`).toBe(true);
     }
