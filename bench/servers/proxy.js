@@ -168,6 +168,12 @@ const KINDS = {
   'express-http-proxy': async () => expressApp((app) => app.use(require('express-http-proxy')(target))),
   'koa-bare': async () => koaApp(bareHop()),
   'koa-bare-recording': async () => koaApp(bareRecording()),
+  // Diagnostics for bench/ab.js (not in the full run): Koa with http-proxy-middleware alone, what
+  // proxying through it costs before anything of ours.
+  'koa-hpm': async () => {
+    const proxy = hpm(true);
+    return koaApp((req, res) => proxy(req, res, () => {}));
+  },
   'koa-proxies': async () => {
     const Koa = require('koa');
     const app = new Koa();
