@@ -180,3 +180,36 @@ forEachAdapter('request-end on $name', ({ mount: m }) => {
     expect(text).toMatch(new RegExp(`gateway_errors_requests_total\\{gateway_errors_upstream="${group}",http_request_method="GET",gateway_errors_outcome="(ok|recovered)",http_response_status_code="200"\\} \\d`));
   });
 });
+
+/** An upstream answering the given statuses in turn, then the last one again. */
+async function sequence(...statuses: number[]): Promise<string> {
+  let i = 0;
+  const server = http.createServer((req, res) => {
+    req.resume();
+    const status = statuses[Math.min(i++, statuses.length - 1)]!;
+    res.writeHead(status, { 'content-length': '0' }).end();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  cleanup.push(() => new Promise<void>((r) => server.close(() => r())));
+  server.on('connection', (s) => cleanup.push(() => void s.destroy()));
+  return `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+}
+
+forEachAdapter('give-up reasons on $name', ({ mount: m }) => {
+  it('names retries_exhausted when the retries ran out, whatever the last failure was', async () => {
+    const s = seen();
+    // 503 is retried; the 502 after it is not in `statuses`, but no retry was left anyway.
+    const app = await mount(m, { target: await sequence(503, 502), retry: { ...quick, retries: 1, statuses: [503] }, ...s.hooks });
+    expect((await send(`${app.url}/api/x`)).status).toBe(502);
+    await eventually(() => s.ends.length === 1);
+    expect(s.ends).toEqual([expect.objectContaining({ outcome: 'gave_up', reason: 'retries_exhausted', attempts: 2 })]);
+  });
+
+  it('names not_retryable when the first failure is one no retry mends', async () => {
+    const s = seen();
+    const app = await mount(m, { target: await sequence(502), retry: { ...quick, retries: 2, statuses: [503] }, ...s.hooks });
+    expect((await send(`${app.url}/api/x`)).status).toBe(502);
+    await eventually(() => s.ends.length === 1);
+    expect(s.ends).toEqual([expect.objectContaining({ outcome: 'gave_up', reason: 'not_retryable', attempts: 1 })]);
+  });
+});

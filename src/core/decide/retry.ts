@@ -54,11 +54,12 @@ export function decideRetry(input: RetryInput, random: () => number = Math.rando
   const { policy } = input;
   if (input.clientGone) return stop('client_gone');
   if (input.responseStarted) return stop('response_started');
-  // Retries off (or `retries: 0`): nothing is sent again, whatever the request.
-  if (policy === false || policy.retries === 0) return stop(input.retryable ? 'retries_exhausted' : 'not_retryable');
+  // No retry left (retries off, `retries: 0`, or all used): that is the reason, whatever else the
+  // last failure was (Envoy's upstream_rq_retry_limit_exceeded) — but a first failure no retry
+  // could mend says so.
+  if (policy === false || input.retriesUsed >= policy.retries) return stop(input.retriesUsed === 0 && !input.retryable ? 'not_retryable' : 'retries_exhausted');
   if (!input.replayable) return stop('not_replayable');
   if (!input.retryable) return stop('not_retryable');
-  if (input.retriesUsed >= policy.retries) return stop('retries_exhausted');
   let delay: number;
   let reason: 'backoff' | 'retry_after';
   if (input.retryAfter !== undefined) {
