@@ -31,7 +31,6 @@ import type { Failure } from '../types.js';
 import type { Target } from './targets.js';
 import type { Upstream } from './upstream.js';
 
-export { kHandled };
 export type { ExchangeHooks } from './context.js';
 
 export type Req = IncomingMessage & { originalUrl?: string };
@@ -137,7 +136,9 @@ export class Exchange implements AttemptHost, RetryingRequest {
       return this.clientGone ? this.release() : this.skip(err);
     }
     if (!(source instanceof Promise)) return this.begin(source);
-    source.then((body) => this.begin(body), (err: unknown) => (this.clientGone ? this.release() : this.skip(err)));
+    source
+      .then((body) => this.begin(body), (err: unknown) => (this.clientGone ? this.release() : this.skip(err)))
+      .catch((err: unknown) => this.skip(err));
   }
 
   /** The body is at hand: the attempts, the whole request through the circuit, then the answer. */
@@ -272,7 +273,7 @@ export class Exchange implements AttemptHost, RetryingRequest {
     askStale(stale, r, () => this.clientGone, this.deadlineAt, (served) => {
       if (!served) {
         this.staleMissed = true;
-        return this.answer(o);
+        return this.answerSafely(o);
       }
       this.obs?.servedStale();
       dropUnused(o.proxyRes);
