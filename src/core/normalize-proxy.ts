@@ -78,7 +78,6 @@ function normalizeStale(value: unknown): NormalizedStale | undefined {
 
 /** Validate the options `gatewayProxy` adds. http-proxy's `proxyTimeout` is taken as `responseTimeout`. */
 export function normalizeProxyExtras(o: Record<string, unknown>): NormalizedProxyExtras {
-  if (typeof o !== 'object' || o === null) fail('options', 'an object with a `target` or `router`', o);
   const hooks: Record<string, unknown> = {};
   for (const name of HOOK_OPTIONS) hooks[name] = checkHook(name, o[name]);
   return Object.freeze({

@@ -203,6 +203,9 @@ forEachAdapter('options of $name', ({ api: adapter }) => {
     it.each(targetsCases)('on %s', (_why, options, name) => {
       expectOptionError(() => adapter.gatewayProxy(options as never), name);
     });
+    it.each([['no options', undefined], ['null', null], ['a number', 5], ['a string', 'http://127.0.0.1:1']])('on %s in place of the options object', (_why, options) => {
+      expect(() => adapter.gatewayProxy(options as never)).toThrow(/gateway-errors: `options` must be an object with a `target` or `router`/);
+    });
   });
 
   describe('accepts every documented form and the ends of each range', () => {

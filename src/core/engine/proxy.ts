@@ -1,6 +1,6 @@
 /**
  * The proxy engine: http-proxy-middleware does the proxying (every option of it passes through);
- * this file adds attempts, retries, timeouts and the hand-over to the error sink.
+ * this file adds attempts, retries, timeouts and the hand-over to the responder (the error answer).
  *
  * How it hooks in: http-proxy-middleware applies pathFilter, router and pathRewrite once, then
  * calls `proxyServer.web(req, res, options)`. A plugin wraps that call and runs the attempt loop
@@ -38,7 +38,7 @@ import { Upstream, Upstreams } from './upstream.js';
 import { createStaleCache } from './stale.js';
 import { parseTarget, type LegacyUrl } from './send.js';
 
-export { kHandled, type ExchangeHooks } from './exchange.js';
+export type { ExchangeHooks } from './exchange.js';
 
 export interface ProxyEngine<TReq extends IncomingMessage = IncomingMessage, TRes extends ServerResponse = ServerResponse> {
   handle(req: TReq, res: TRes, policy: NormalizedRetryPolicy | false, hooks: ExchangeHooks): void;
@@ -182,10 +182,11 @@ export function createProxyEngine<TReq extends IncomingMessage, TRes extends Ser
       pending.delete(req);
       const exchange = new Exchange(req as Req, res, p.policy, p.hooks, ctx);
       if (throughWeb) exchanges.set(req, exchange);
-      // `opts` is this request's own copy (http-proxy-middleware makes one per request).
-      if (typeof opts.target === 'string') opts.target = legacyOf(opts.target);
-      if (agents && !opts.agent) opts.agent = isHttps(opts.target) ? agents.https : agents.http;
       try {
+        // `opts` is this request's own copy (http-proxy-middleware makes one per request); a
+        // `router`'s target that does not parse fails this request, through the exchange.
+        if (typeof opts.target === 'string') opts.target = legacyOf(opts.target);
+        if (agents && !opts.agent) opts.agent = isHttps(opts.target) ? agents.https : agents.http;
         exchange.run(web, this, opts, group ?? upstreams.get(opts.target));
       } catch (err) {
         exchange.skip(err);

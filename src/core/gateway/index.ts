@@ -20,6 +20,7 @@ import { tapRequestBody } from '../engine/body.js';
 import { createProxyEngine, type ExchangeHooks, type ProxyEngine, type ProxyState } from '../engine/proxy.js';
 import type { GatewayErrorsOptions, GatewayProxyExtras, NormalizedRetryPolicy } from '../options.js';
 import type { Reply } from '../types.js';
+import { fail } from '../validate.js';
 
 export type { ExchangeHooks, ProxyState, Reply, Responder };
 export { markHandled, writeReply } from '../answer/intercept.js';
@@ -119,6 +120,7 @@ export class ProxyCore<TSubject, TReq extends IncomingMessage = IncomingMessage,
   private readonly engine: ProxyEngine<TReq, TRes>;
 
   constructor(options: ProxyOptions<TSubject, TReq, TRes>) {
+    if (typeof options !== 'object' || options === null) fail('options', 'an object with a `target` or `router`', options);
     this.policy = resolvePolicy<TSubject>(options.retry);
     if (options.errors !== undefined) this.fallback = createResponder(options.errors, 'errors');
     const engine = (this.engine = createProxyEngine(options, () => this.defaults()));
