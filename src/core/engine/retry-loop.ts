@@ -76,6 +76,8 @@ export async function retryLoop(first: Failed, request: RetryingRequest): Promis
           const decision = failed.decision!;
           if (!decision.retry) return false;
           const r = failed.result;
+          // First, so that a throwing onRetry does not leave the failed answer's socket held.
+          dropUnused(r.proxyRes);
           request.upstream?.budget?.withdraw();
           request.ctx.emit.retry({
             upstream: request.upstreamName,
@@ -86,7 +88,6 @@ export async function retryLoop(first: Failed, request: RetryingRequest): Promis
             method: request.req.method ?? 'GET',
             path: pathOf(request.req),
           });
-          dropUnused(r.proxyRes);
           if (decision.delay > 0 && !(await wait(decision.delay, request.signal))) failed.aborted = true;
           return !failed.aborted;
         },
@@ -111,6 +112,8 @@ function retryInput(request: RetryingRequest, r: Failed, retriesUsed: number): R
     retriesUsed,
     retryable: r.retryable,
     retryAfter: elsewhere ? undefined : r.retryAfter,
+    // Both false while the loop runs as built (delivery starts after it; a client that leaves ends
+    // the attempt as aborted): inputs still, so the decision states the rules, not the call order.
     responseStarted: request.started,
     clientGone: request.clientGone,
     remaining: deadlineAt > 0 ? deadlineAt - Date.now() : undefined,
