@@ -10,7 +10,7 @@ import type { TargetSet } from './targets.js';
 
 /** What an adapter provides for one request. */
 export interface ExchangeHooks {
-  /** The sink to answer with (the nearest gatewayErrors(), or the defaults). */
+  /** The responder to answer with (the nearest gatewayErrors(), or the defaults). */
   readonly responder: Responder;
   /** A body a parser left behind (Express `req.body`, Koa `ctx.request.rawBody`). */
   readonly parsedBody?: unknown;

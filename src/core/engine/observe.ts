@@ -17,10 +17,10 @@ import type { AttemptRecord, DiagnosisRecord, ProxyErrorType } from '../types.js
 import type { Upstream } from './upstream.js';
 
 /** An Observation for the request when anyone looks: events wanted, a tracer registered, or `diagnose` set. */
-export function observe(x: Exchange): Observation | undefined {
+export function observe(exchange: Exchange): Observation | undefined {
   const parent = entryContext();
-  if (parent === undefined && !x.ctx.emit.observed() && x.hooks.responder.options.diagnose === undefined) return undefined;
-  return new Observation(x, parent);
+  if (parent === undefined && !exchange.ctx.emit.observed() && exchange.hooks.responder.options.diagnose === undefined) return undefined;
+  return new Observation(exchange, parent);
 }
 
 const trackedOf = new WeakMap<object, Tracked>();
@@ -54,11 +54,11 @@ export class Observation {
   private readonly log: AttemptRecord[] | undefined;
 
   constructor(
-    private readonly x: Exchange,
+    private readonly exchange: Exchange,
     /** The context active when the request reached the proxy; undefined when nobody traces. */
     private readonly parent: unknown,
   ) {
-    if (x.hooks.responder.options.diagnose !== undefined) this.log = [];
+    if (exchange.hooks.responder.options.diagnose !== undefined) this.log = [];
   }
 
   /** The attempt loop starts against `upstream` (before the circuit or the limit may refuse it). */
@@ -83,7 +83,7 @@ export class Observation {
   attemptStart(a: Attempt, setHeader: ((name: string, value: string) => void) | undefined): void {
     if (this.parent === undefined || a.span !== undefined) return;
     try {
-      a.span = startAttemptSpan(this.parent, this.originOf(a), this.x.req.method ?? 'GET', this.x.attempts - 1, setHeader);
+      a.span = startAttemptSpan(this.parent, this.originOf(a), this.exchange.req.method ?? 'GET', this.exchange.attempts - 1, setHeader);
     } catch (err) {
       threw(err);
     }
@@ -115,9 +115,9 @@ export class Observation {
     const e = { upstream: this.upstream, target, attempt, result } as Mutable<AttemptEndEvent>;
     if (status !== undefined) e.status = status;
     e.duration = duration;
-    e.method = this.x.req.method ?? 'GET';
+    e.method = this.exchange.req.method ?? 'GET';
     try {
-      this.x.ctx.emit.attemptEnd(e);
+      this.exchange.ctx.emit.attemptEnd(e);
     } catch (err) {
       threw(err);
     }
@@ -125,17 +125,17 @@ export class Observation {
 
   /** How the attempts ended (Exchange.answer): the outcome, before the answer is written. */
   concluded(r: Outcome): void {
-    const x = this.x;
-    if (r.kind === 'response') this.outcome = x.attempts > 1 ? 'recovered' : 'ok';
-    else if (r.kind === 'aborted' || x.clientGone) this.outcome = 'client_gone';
+    const exchange = this.exchange;
+    if (r.kind === 'response') this.outcome = exchange.attempts > 1 ? 'recovered' : 'ok';
+    else if (r.kind === 'aborted' || exchange.clientGone) this.outcome = 'client_gone';
     else if (r.kind === 'error') this.outcome = 'error';
     else {
       this.reason = r.reason;
       this.error = r.failure.error;
       this.receivedStatus = r.failure.receivedStatus;
       const status = r.proxyRes?.statusCode ?? 0;
-      const passed = r.proxyRes !== undefined && (!isGatewayStatus(status) || x.hooks.responder.options.keepUpstreamBody);
-      this.outcome = passed ? 'passed_through' : x.attempts === 0 ? 'fast_fail' : 'gave_up';
+      const passed = r.proxyRes !== undefined && (!isGatewayStatus(status) || exchange.hooks.responder.options.keepUpstreamBody);
+      this.outcome = passed ? 'passed_through' : exchange.attempts === 0 ? 'fast_fail' : 'gave_up';
     }
   }
 
@@ -156,22 +156,22 @@ export class Observation {
     if (this.ended || this.source === undefined) return;
     this.ended = true;
     const sent = res.headersSent;
-    const outcome = !sent && this.x.clientGone ? 'client_gone' : (this.outcome ?? 'client_gone');
-    const url = this.x.req.originalUrl ?? this.x.req.url ?? '/';
+    const outcome = !sent && this.exchange.clientGone ? 'client_gone' : (this.outcome ?? 'client_gone');
+    const url = this.exchange.req.originalUrl ?? this.exchange.req.url ?? '/';
     const q = url.indexOf('?');
     // Built by assignment in the event's key order: no temporary object per optional field.
     const e = { upstream: this.upstream, outcome } as Mutable<RequestEndEvent>;
     if (this.reason !== undefined && outcome !== 'ok' && outcome !== 'recovered' && outcome !== 'client_gone') e.reason = this.reason;
-    e.attempts = this.x.attempts;
+    e.attempts = this.exchange.attempts;
     e.duration = performance.now() - this.start;
     if (sent) e.status = res.statusCode;
     if (this.error !== undefined) e.error = this.error;
     if (this.receivedStatus !== undefined) e.receivedStatus = this.receivedStatus;
     if (this.target !== undefined) e.target = this.target;
-    e.method = this.x.req.method ?? 'GET';
+    e.method = this.exchange.req.method ?? 'GET';
     e.path = q === -1 ? url : url.slice(0, q);
     try {
-      this.x.ctx.emit.requestEnd(e);
+      this.exchange.ctx.emit.requestEnd(e);
     } catch (err) {
       threw(err);
     }

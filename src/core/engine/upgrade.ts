@@ -41,7 +41,7 @@ export interface UpgradeContext {
   readonly emit: Emitter;
   readonly targets: TargetSet | undefined;
   upstreamFor(target: unknown): Upstream<AttemptResult>;
-  /** The answers' sink: the proxy's `errors` options, or the defaults (no middleware runs for an upgrade). */
+  /** The responder for its answers: the proxy's `errors` options, or the defaults (no middleware runs for an upgrade). */
   responder(): Responder;
 }
 

@@ -50,7 +50,7 @@ const channels = {
  * Another consumer of request and attempt ends besides hooks and channels: the OpenTelemetry
  * recorder (telemetry.ts). `active()` is asked once per request, so it must be cheap.
  */
-export interface EndSink {
+export interface EndRecorder {
   active(): boolean;
   requestEnd(e: RequestEndEvent): void;
   attemptEnd(e: AttemptEndEvent): void;
@@ -80,8 +80,8 @@ function loggable(e: { failure?: { status: number; error?: string; receivedStatu
   return { ...e, failure: { status, error, receivedStatus } };
 }
 
-/** `sink`: the OpenTelemetry recorder unless given (it records only while a MeterProvider is registered). */
-export function createEmitter(hooks: GatewayHooks, logger: GatewayLogger | undefined, sink: EndSink | undefined = otelMetrics): Emitter {
+/** `recorder`: the OpenTelemetry recorder unless given (it records only while a MeterProvider is registered). */
+export function createEmitter(hooks: GatewayHooks, logger: GatewayLogger | undefined, recorder: EndRecorder | undefined = otelMetrics): Emitter {
   const { onRequestEnd, onAttemptEnd } = hooks;
   const hooked = onRequestEnd !== undefined || onAttemptEnd !== undefined;
   return {
@@ -121,18 +121,18 @@ export function createEmitter(hooks: GatewayHooks, logger: GatewayLogger | undef
       logger?.warn({ event: 'stale', ...loggable(e) }, `gateway-errors: ${e.method} ${e.path} failed with ${e.failure.status} (${e.reason}), sent a copy ${e.age} s old`);
     },
     observed() {
-      return hooked || channels.requestEnd.hasSubscribers || channels.attemptEnd.hasSubscribers || (sink !== undefined && sink.active());
+      return hooked || channels.requestEnd.hasSubscribers || channels.attemptEnd.hasSubscribers || (recorder !== undefined && recorder.active());
     },
     // Not logged: one line per request is an access log's job.
     requestEnd(e) {
       onRequestEnd?.(e);
       if (channels.requestEnd.hasSubscribers) channels.requestEnd.publish(e);
-      if (sink?.active()) sink.requestEnd(e);
+      if (recorder?.active()) recorder.requestEnd(e);
     },
     attemptEnd(e) {
       onAttemptEnd?.(e);
       if (channels.attemptEnd.hasSubscribers) channels.attemptEnd.publish(e);
-      if (sink?.active()) sink.attemptEnd(e);
+      if (recorder?.active()) recorder.attemptEnd(e);
     },
   };
 }

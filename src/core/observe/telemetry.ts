@@ -12,7 +12,7 @@
  * @see https://opentelemetry.io/docs/specs/otel/metrics/api/#meterprovider
  */
 import { createRequire } from 'node:module';
-import type { AttemptEndEvent, EndSink, RequestEndEvent } from './events.js';
+import type { AttemptEndEvent, EndRecorder, RequestEndEvent } from './events.js';
 import { attemptAttrs, DURATION_BUCKETS, METRICS, placeAttrs, readGauges, requestAttrs, requestDurationAttrs, spanOf, targetAttrs, type Attributes } from './metrics.js';
 
 /** The slice of `@opentelemetry/api` used here (its types stay out of ours: it is optional). */
@@ -177,7 +177,7 @@ function current(): Instruments {
 }
 
 /** Records request and attempt ends into the registered MeterProvider (events.ts calls it). */
-export const otelMetrics: EndSink = {
+export const otelMetrics: EndRecorder = {
   active: metricsOn,
   requestEnd(e: RequestEndEvent): void {
     const m = current();
