@@ -130,6 +130,17 @@ forEachAdapter('WebSockets on $name', (adapter) => {
     if (status === 503) expect(r.headers['retry-after']).toBe('7');
   });
 
+  it.each([
+    ['retry: false makes one attempt', { retry: false }, 0],
+    ['retries: 1 makes two', { retry: { retries: 1, baseDelay: 1, maxDelay: 2 } }, 1],
+    ['the default policy makes three', { retry: { baseDelay: 1, maxDelay: 2 } }, 2],
+  ] as const)('follows the proxy\'s retry policy for a refused handshake: %s', async (_what, retry, retries) => {
+    const seen: unknown[] = [];
+    const g = await gateway({ target: `http://127.0.0.1:${await closedPort()}`, ws: true, circuit: false, ...retry, onRetry: (e: unknown) => seen.push(e) });
+    expect(await tryOpen(`${g.url}/ws`)).toMatchObject({ opened: false, status: 502 });
+    expect(seen).toHaveLength(retries);
+  });
+
   it('relays an upstream\'s own refusal (401) as it is', async () => {
     const g = await gateway({ target: await faultyUpstream('401'), ws: true });
     expect(await tryOpen(`${g.url}/ws`)).toMatchObject({ opened: false, status: 401, body: 'who?\r\n' });

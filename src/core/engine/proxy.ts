@@ -29,7 +29,7 @@ import { verdictOf, type AttemptResult } from './attempt.js';
 import type { EngineContext, ExchangeHooks, InFlight } from './context.js';
 import { Exchange, type Req } from './exchange.js';
 import type { WebFn } from './through-web.js';
-import { normalizeProxyExtras, PROXY_OPTIONS, type GatewayProxyExtras, type NormalizedRetryPolicy } from '../options.js';
+import { normalizeProxyExtras, normalizeRetry, PROXY_OPTIONS, type RetryPolicy, type GatewayProxyExtras, type NormalizedRetryPolicy } from '../options.js';
 import type { Duplex } from 'node:stream';
 import type { Responder } from '../answer/respond.js';
 import { TargetSet, type TargetState } from './targets.js';
@@ -153,7 +153,9 @@ export function createProxyEngine<TReq extends IncomingMessage, TRes extends Ser
   const targets = groupName === undefined ? undefined : new TargetSet(extras.targets!, groupName, extras.outlier, extras.healthCheck, emit);
   const stale = extras.stale && createStaleCache(extras.stale);
   const ctx: EngineContext = { extras, emit, userHandlesResponse: options.selfHandleResponse === true, throughWeb, exchanges, targets, stale };
-  const upgrades: UpgradeContext = { extras, emit, targets, upstreamFor: (target) => group ?? upstreams.get(target), responder };
+  const retry = options.retry as RetryPolicy | false | undefined | ((...args: never[]) => unknown);
+  const policy = normalizeRetry(retry === undefined || typeof retry === 'function' ? {} : retry);
+  const upgrades: UpgradeContext = { extras, policy, emit, targets, upstreamFor: (target) => group ?? upstreams.get(target), responder };
   const agents = options.agent
     ? undefined
     : {

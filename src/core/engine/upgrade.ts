@@ -16,14 +16,14 @@ import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import common from 'http-proxy/lib/http-proxy/common.js';
-import { fullJitterDelay } from '../decide/backoff.js';
+import { decideRetry } from '../decide/retry.js';
 import { OPEN } from './circuit.js';
 import { classifyError, failureOf } from '../decide/classify.js';
 import type { Emitter } from '../observe/events.js';
 import { verdictOf, type AttemptResult } from './attempt.js';
 import { parseTarget } from './send.js';
 import { answer, connect, relay } from './upgrade-socket.js';
-import type { NormalizedProxyExtras } from '../options.js';
+import type { NormalizedProxyExtras, NormalizedRetryPolicy } from '../options.js';
 import { isGatewayStatus, requestFacts, type Responder } from '../answer/respond.js';
 import { parseRetryAfter } from '../decide/retry-after.js';
 import type { Target, TargetSet } from './targets.js';
@@ -38,6 +38,8 @@ export interface WsServerLike {
 
 export interface UpgradeContext {
   readonly extras: NormalizedProxyExtras;
+  /** The proxy's retry policy as written: a per-request function form is for HTTP requests, whose framework it is asked with; upgrades get the defaults. */
+  readonly policy: NormalizedRetryPolicy | false;
   readonly emit: Emitter;
   readonly targets: TargetSet | undefined;
   upstreamFor(target: unknown): Upstream<AttemptResult>;
@@ -45,8 +47,6 @@ export interface UpgradeContext {
   responder(): Responder;
 }
 
-/** Attempts for one upgrade: the first and two more, as the default retry policy allows a GET. */
-const ATTEMPTS = 3;
 const LIMIT_RETRY_AFTER = 1;
 
 interface HandshakeState {
@@ -122,21 +122,27 @@ export async function proxyUpgrade(u: UpgradeContext, server: WsServerLike, req:
       const h = await handshake(u.extras, server, req, socket, head, options, state);
       if (target !== undefined) u.targets!.settled(target, verdictOf(h as AttemptResult));
       if (h.kind !== 'failed') return h;
-      if (!h.failure.retryable) {
-        reason = 'not_retryable';
+      // A handshake is a GET without a body: it may always be sent again. An instance's
+      // Retry-After speaks for that instance only, as for requests.
+      const elsewhere = u.targets?.hasUntried(tried) === true;
+      const decision = decideRetry({
+        policy: u.policy,
+        replayable: true,
+        retriesUsed: attempts - 1,
+        retryable: h.failure.retryable,
+        retryAfter: elsewhere ? undefined : h.failure.retryAfter,
+        responseStarted: false,
+        clientGone: state.gone,
+        circuitOpen: upstream.circuit?.blockedFor() !== undefined,
+        budgetExhausted: upstream.budget?.hasRoom() === false,
+      });
+      if (!decision.retry) {
+        reason = decision.reason;
         return h;
       }
-      if (attempts >= ATTEMPTS) return h;
-      if (upstream.circuit?.blockedFor() !== undefined) {
-        reason = 'circuit_open';
-        return h;
-      }
-      if (upstream.budget?.tryWithdraw() === false) {
-        reason = 'budget_exhausted';
-        return h;
-      }
-      const delay = u.targets?.hasUntried(tried) === true ? 0 : fullJitterDelay(attempts, 100, 2000);
-      u.emit.retry({ upstream: upstream.name, attempt: attempts, delay, reason: 'backoff', failure: h.failure, method: req.method ?? 'GET', path });
+      upstream.budget?.withdraw();
+      const delay = elsewhere ? 0 : decision.delay;
+      u.emit.retry({ upstream: upstream.name, attempt: attempts, delay, reason: decision.reason, failure: h.failure, method: req.method ?? 'GET', path });
       if (delay > 0) await new Promise((r) => setTimeout(r, delay));
       if (state.gone) return { kind: 'aborted' };
     }
