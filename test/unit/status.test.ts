@@ -6,7 +6,7 @@ import { IncomingMessage } from 'node:http';
 import { Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { createResponder } from '../../src/core/answer/respond.js';
-import { answerStatus, answerThrown } from '../../src/core/answer/status.js';
+import { answerStatus, answerThrown, upstreamAnswer } from '../../src/core/answer/status.js';
 import type { ExtraStatus } from '../../src/core/types.js';
 
 function request(method = 'GET', headers: Record<string, string> = {}): IncomingMessage {
@@ -96,5 +96,21 @@ describe('answerThrown', () => {
   it("keeps a thrown 429's valid Retry-After, whatever the header's case", () => {
     const err = Object.assign(new Error('slow down'), { status: 429, headers: { 'Retry-After': '7' } });
     expect(answerThrown(createResponder({ extraStatuses: [429] }), request(), err)?.headers['retry-after']).toBe('7');
+  });
+});
+
+describe('upstreamAnswer: an upstream answer the proxy gave up on', () => {
+  const plain = createResponder();
+  const keeping = createResponder({ keepUpstreamBody: true });
+  it.each([
+    ['no answer held', plain, undefined, 'brand'],
+    ['no answer held, keepUpstreamBody', keeping, undefined, 'brand'],
+    ['a 503', plain, 503, 'brand'],
+    ['a 502, keepUpstreamBody', keeping, 502, 'keep'],
+    ['a retried 429', plain, 429, 'relay'],
+    ['a retried 429, keepUpstreamBody', keeping, 429, 'relay'],
+    ['a retried 500', plain, 500, 'relay'],
+  ] as const)('%s', (_what, responder, status, expected) => {
+    expect(upstreamAnswer(responder, status)).toBe(expected);
   });
 });

@@ -1,7 +1,9 @@
 /**
- * Brand this status or pass it through? The one decision for an answer a handler (not the proxy)
- * put on a response, whichever adapter saw it: Express catches it as the head is written
- * (intercept.ts), Koa reads `ctx.status` once the handlers are done.
+ * Brand this status or pass it through? The one place that decides, for an answer a handler put
+ * on a response, whichever adapter saw it (Express catches it as the head is written,
+ * intercept.ts; Koa reads `ctx.status` once the handlers are done), for an error a handler threw,
+ * and for an upstream's failed answer the proxy gave up on (the engine's exchange and its
+ * request-end outcome both ask).
  */
 import type { IncomingMessage } from 'node:http';
 import { handlerFailure, isGatewayStatus, requestFacts, type Responder } from './respond.js';
@@ -26,6 +28,18 @@ export function answerStatus(responder: Responder, req: IncomingMessage, status:
   const facts = requestFacts(req.method, req.headers);
   if (responder.options.keepUpstreamBody) return { headers: responder.passthroughHeaders(failure, facts) };
   return { reply: responder.reply(failure, facts) };
+}
+
+/**
+ * What the client gets when the proxy gives up on an upstream answer it holds (the last attempt
+ * answered a status counted as failure): `relay` — not a status ours to brand (a 429 in the
+ * retry `statuses`), it goes as it is; `keep` — `keepUpstreamBody`: its body, with our headers;
+ * `brand` — the branded answer. No upstream answer held (`status` undefined): `brand`.
+ */
+export function upstreamAnswer(responder: Responder, status: number | undefined): 'relay' | 'keep' | 'brand' {
+  if (status === undefined) return 'brand';
+  if (!isGatewayStatus(status)) return 'relay';
+  return responder.options.keepUpstreamBody ? 'keep' : 'brand';
 }
 
 /**

@@ -17,6 +17,7 @@ import { OPEN } from './circuit.js';
 import { isReplayable, type NormalizedRetryPolicy } from '../options.js';
 import { isGatewayStatus } from '../decide/classify.js';
 import { kHandled, type RequestFacts } from '../answer/respond.js';
+import { upstreamAnswer } from '../answer/status.js';
 import { dropUnused, writeUpstreamAnswer } from './deliver.js';
 import { HandlerError } from './framing.js';
 import { observe, type Observation } from './observe.js';
@@ -227,14 +228,12 @@ export class Exchange implements AttemptHost, RetryingRequest {
     const { proxyRes } = o;
     const reached = this.reached || this.current?.connected === true;
     const failure: Failure = reached ? o.failure : { ...o.failure, unsent: true };
-    // A retried status that is not ours to brand (e.g. 429 in `statuses`): hand it over as is.
-    if (proxyRes !== undefined && !isGatewayStatus(proxyRes.statusCode ?? 0)) return this.deliver(proxyRes);
+    const held = upstreamAnswer(hooks.responder, proxyRes?.statusCode);
+    if (held === 'relay') return this.deliver(proxyRes!);
     const stale = this.ctx.stale;
     if (stale !== undefined && !this.staleMissed) return this.answerStale(stale, o, failure);
     this.ctx.emit.giveUp({ upstream: this.upstreamName, attempts: this.attempts, reason: o.reason, failure, method: this.req.method ?? 'GET', path: pathOf(this.req) });
-    if (proxyRes !== undefined && hooks.responder.options.keepUpstreamBody) {
-      return this.deliver(proxyRes, hooks.responder.passthroughHeaders(failure, this.facts()));
-    }
+    if (held === 'keep') return this.deliver(proxyRes!, hooks.responder.passthroughHeaders(failure, this.facts()));
     dropUnused(proxyRes);
     res[kHandled] = true;
     hooks.reply(hooks.responder.reply(failure, this.facts()));

@@ -10,7 +10,7 @@ import type { Attempt, AttemptResult } from './attempt.js';
 import type { Exchange } from './exchange.js';
 import type { Outcome } from './retry-loop.js';
 import { track, type Tracked } from '../observe/metrics.js';
-import { isGatewayStatus } from '../decide/classify.js';
+import { upstreamAnswer } from '../answer/status.js';
 import type { TargetSet } from './targets.js';
 import { endAttemptSpan, entryContext, startAttemptSpan } from '../observe/telemetry.js';
 import type { AttemptRecord, DiagnosisRecord, ProxyErrorType } from '../types.js';
@@ -133,8 +133,7 @@ export class Observation {
       this.reason = r.reason;
       this.error = r.failure.error;
       this.receivedStatus = r.failure.receivedStatus;
-      const status = r.proxyRes?.statusCode ?? 0;
-      const passed = r.proxyRes !== undefined && (!isGatewayStatus(status) || exchange.hooks.responder.options.keepUpstreamBody);
+      const passed = upstreamAnswer(exchange.hooks.responder, r.proxyRes?.statusCode) !== 'brand';
       this.outcome = passed ? 'passed_through' : exchange.attempts === 0 ? 'fast_fail' : 'gave_up';
     }
   }
