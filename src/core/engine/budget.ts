@@ -66,11 +66,4 @@ export class RetryBudget {
     this.retries[this.slot]!++;
     this.retryTotal++;
   }
-
-  /** Take one retry from the budget; false when it is spent. */
-  tryWithdraw(): boolean {
-    if (!this.hasRoom()) return false;
-    this.withdraw();
-    return true;
-  }
 }
