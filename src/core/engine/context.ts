@@ -52,3 +52,10 @@ export interface EngineContext {
    */
   readonly exchanges: WeakMap<IncomingMessage, InFlight>;
 }
+
+/** The request's path as the client sent it, without the query string: what events report. */
+export function pathOf(req: IncomingMessage & { originalUrl?: string }): string {
+  const url = req.originalUrl ?? req.url ?? '/';
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
+}

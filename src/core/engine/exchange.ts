@@ -12,7 +12,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Attempt, type AttemptHost, type AttemptResult } from './attempt.js';
 import { bodySource, type BodySource } from './body.js';
-import type { EngineContext, ExchangeHooks } from './context.js';
+import { pathOf, type EngineContext, type ExchangeHooks } from './context.js';
 import { OPEN } from './circuit.js';
 import { isReplayable, type NormalizedRetryPolicy } from '../options.js';
 import { isGatewayStatus } from '../decide/classify.js';
@@ -21,7 +21,7 @@ import { upstreamAnswer } from '../answer/status.js';
 import { dropUnused, writeUpstreamAnswer } from './deliver.js';
 import { HandlerError } from './framing.js';
 import { observe, type Observation } from './observe.js';
-import { pathOf, retryLoop, type GaveUp, type Outcome, type RetryingRequest } from './retry-loop.js';
+import { retryLoop, type GaveUp, type Outcome, type RetryingRequest } from './retry-loop.js';
 import { refusal, refused } from './refusal.js';
 import { RequestMarks } from './restore.js';
 import { sendAttempt, type ProxyServerLike } from './send.js';

@@ -15,6 +15,7 @@ import type { Emitter } from '../observe/events.js';
 import { isReplayable, type NormalizedRetryPolicy } from '../options.js';
 import type { AttemptResult, Failed } from './attempt.js';
 import type { BodySource } from './body.js';
+import { pathOf } from './context.js';
 import { dropUnused } from './deliver.js';
 import type { Target, TargetSet } from './targets.js';
 import type { Upstream } from './upstream.js';
@@ -143,10 +144,4 @@ async function wait(ms: number, signal: AbortSignal): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-export function pathOf(req: IncomingMessage & { originalUrl?: string }): string {
-  const url = req.originalUrl ?? req.url ?? '/';
-  const q = url.indexOf('?');
-  return q === -1 ? url : url.slice(0, q);
 }

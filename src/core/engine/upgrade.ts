@@ -21,6 +21,7 @@ import { OPEN } from './circuit.js';
 import { classifyError, failureOf } from '../decide/classify.js';
 import type { Emitter } from '../observe/events.js';
 import { verdictOf, type AttemptResult } from './attempt.js';
+import { pathOf } from './context.js';
 import { parseTarget } from './send.js';
 import { answer, connect, relay } from './upgrade-socket.js';
 import type { NormalizedProxyExtras, NormalizedRetryPolicy } from '../options.js';
@@ -94,7 +95,7 @@ export async function proxyUpgrade(u: UpgradeContext, server: WsServerLike, req:
     if (pass(req, socket, options, head, server)) return;
   }
   const upstream = u.upstreamFor(options.target);
-  const path = (req.url ?? '/').split('?')[0]!;
+  const path = pathOf(req);
   const giveUp = (failure: Failure, attempts: number, reason: string) => {
     u.emit.giveUp({ upstream: upstream.name, attempts, reason, failure, method: req.method ?? 'GET', path });
     answer(socket, u.responder().reply(failure, requestFacts(req.method, req.headers)));
