@@ -14,9 +14,8 @@
 import http, { type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { Readable } from 'node:stream';
-import * as nodeUrl from 'node:url';
-import common from 'http-proxy/lib/http-proxy/common.js';
 import { afterHandlers, beforeHandlers, guardWrites, strictLength } from './framing.js';
+import { outgoingOf, parseTarget } from './outgoing.js';
 
 /** What the upstream request reports to its attempt. */
 export interface AttemptListener {
@@ -34,39 +33,6 @@ export interface ProxyServerLike {
   webPasses: Pass[];
   emit(event: string, ...args: unknown[]): boolean;
   listenerCount(event: string): number;
-}
-
-type Url = nodeUrl.Url;
-/** A target as http-proxy works with it. */
-export type LegacyUrl = Url;
-/** The legacy `Url` class: exported by node:url, though its types declare only the interface. */
-const LegacyUrl = (nodeUrl as unknown as { Url: new () => Url }).Url;
-
-/**
- * A string target as the legacy `Url` http-proxy works with (it calls `url.parse()` on every
- * request; that API is deprecated, so the WHATWG parser fills the same fields, once per target).
- * A `Url` instance, because http-proxy's redirect rewriting hands the target to `url.parse()`,
- * which returns a `Url` unchanged and rejects any other object. Each proxy keeps the one it
- * parsed last (proxy.ts), so this runs once per target, not per request.
- */
-export function parseTarget(target: string): Url {
-  const u = new URL(target);
-  const hostname = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
-  const parsed = Object.assign(new LegacyUrl(), {
-    protocol: u.protocol,
-    slashes: true,
-    auth: u.username === '' ? null : decodeURIComponent(u.username) + (u.password === '' ? '' : `:${decodeURIComponent(u.password)}`),
-    host: u.host,
-    port: u.port === '' ? null : u.port,
-    hostname,
-    hash: u.hash === '' ? null : u.hash,
-    search: u.search === '' ? null : u.search,
-    query: u.search === '' ? null : u.search.slice(1),
-    pathname: u.pathname,
-    path: u.pathname + u.search,
-    href: u.href,
-  });
-  return parsed;
 }
 
 /**
@@ -140,7 +106,7 @@ function send(
 ): void {
   const target = options.target as { protocol?: string };
   if (server.listenerCount('start') > 0) server.emit('start', req, res, target);
-  const outgoing = common.setupOutgoing((options.ssl as Record<string, unknown> | undefined) ?? {}, options, req);
+  const outgoing = outgoingOf(options, req);
   // The head is settled before the request is made: a client's Expect makes Node write it at once.
   const headers = outgoing.headers as Record<string, unknown>;
   if (sentHopByHop(req.headers)) {

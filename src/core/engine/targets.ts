@@ -18,7 +18,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { Emitter } from '../observe/events.js';
-import { parseTarget, type LegacyUrl } from './send.js';
+import { parseTarget, type LegacyUrl } from './outgoing.js';
 import type { Verdict } from './circuit.js';
 import type { NormalizedHealthCheck, NormalizedOutlier } from '../proxy-options.js';
 

@@ -22,7 +22,7 @@ import { classifyError, failureOf } from '../decide/classify.js';
 import type { Emitter } from '../observe/events.js';
 import { verdictOf, type AttemptResult } from './attempt.js';
 import { pathOf } from './context.js';
-import { parseTarget } from './send.js';
+import { parseTarget } from './outgoing.js';
 import { answer, connect, relay } from './upgrade-socket.js';
 import type { NormalizedProxyExtras, NormalizedRetryPolicy } from '../options.js';
 import { isGatewayStatus, requestFacts, type Responder } from '../answer/respond.js';
