@@ -36,7 +36,7 @@ import { TargetSet, type TargetState } from './targets.js';
 import { proxyUpgrade, type UpgradeContext, type WsServerLike } from './upgrade.js';
 import { Upstream, Upstreams } from './upstream.js';
 import { createStaleCache } from './stale.js';
-import { parseTarget, type LegacyUrl } from './send.js';
+import { parseTarget, type LegacyUrl } from './outgoing.js';
 
 export type { ExchangeHooks } from './exchange.js';
 
@@ -126,6 +126,29 @@ function isHttps(target: unknown): boolean {
 }
 
 /**
+ * A request pipelined behind others on its connection is sent once their answers are complete, as
+ * nginx reads the next request only when the current one is answered. Node hands pipelined
+ * requests over at once (queuing their answers, with no socket until then): sent at once, a GET
+ * pipelined after a PUT could reach the upstream before it, and only safe requests may be
+ * processed in parallel (RFC 9112, section 9.3.2). A connection that closes meanwhile ends the
+ * wait: nothing is sent, and the framework is told the request is over.
+ */
+function afterEarlierAnswers(req: IncomingMessage, res: ServerResponse, go: () => void, hooks: ExchangeHooks): void {
+  const socket = req.socket;
+  if (socket === null || socket.destroyed) return hooks.done?.();
+  const onSocket = (): void => {
+    socket.off('close', onClose);
+    go();
+  };
+  const onClose = (): void => {
+    res.off('socket', onSocket);
+    hooks.done?.();
+  };
+  res.once('socket', onSocket);
+  socket.once('close', onClose);
+}
+
+/**
  * Create the engine for one `gatewayProxy()`: one http-proxy-middleware instance, one pair of
  * keep-alive agents (without one, http-proxy sends `Connection: close` and opens a connection
  * per request), state per upstream.
@@ -175,8 +198,11 @@ export function createProxyEngine<TReq extends IncomingMessage, TRes extends Ser
     return lastLegacy!;
   };
 
+  /** http-proxy-middleware's proxy server, as our plugin met it. */
+  let proxyServerOf: { web: WebFn } | undefined;
   const gatewayPlugin: Plugin = (proxyServer) => {
     const server = proxyServer as unknown as { web: WebFn };
+    proxyServerOf = server;
     const web = server.web;
     server.web = function gatewayWeb(this: unknown, req, res, opts, cb) {
       const p = pending.get(req);
@@ -237,18 +263,39 @@ export function createProxyEngine<TReq extends IncomingMessage, TRes extends Ser
   if (extras.targets !== undefined) hpmOptions.target = extras.targets[0]!.url;
   const middleware: RequestHandler = createProxyMiddleware(hpmOptions as HpmOptions);
 
+  // With no pathFilter, router or pathRewrite, http-proxy-middleware's work per request (match
+  // '/', copy its options, two awaits) comes to calling its proxy server's web() with a copy of
+  // its options: done here directly for a path it would match. Its first request still goes
+  // through it, since it then subscribes to the server's 'close' (and 'upgrade', with `ws`).
+  const direct = options.pathFilter === undefined && options.router === undefined && options.pathRewrite === undefined;
+  let subscribed = false;
+  const handle = (req: TReq, res: TRes, policy: NormalizedRetryPolicy | false, hooks: ExchangeHooks): void => {
+    // What handle() was given, for gatewayWeb: the exchange is made only if http-proxy-middleware's
+    // pathFilter matched; a request for another route is handed on untouched, as it does.
+    pending.set(req, { policy, hooks });
+    // next() from http-proxy-middleware: pathFilter did not match, or router/pathRewrite threw.
+    const next = (err?: unknown): void => {
+      const exchange = exchanges.get(req);
+      if (exchange !== undefined) return exchange.skip(err);
+      pending.delete(req);
+      hooks.skip(err);
+    };
+    if (subscribed && req.url?.charCodeAt(0) === 47 /* '/' */) {
+      try {
+        proxyServerOf!.web(req, res, Object.assign({}, hpmOptions), undefined as never);
+      } catch (err) {
+        next(err);
+      }
+      return;
+    }
+    if (direct && (req.socket as { server?: unknown } | null)?.server !== undefined) subscribed = true;
+    void middleware(req, res, next);
+  };
+
   return {
     handle(req, res, policy, hooks) {
-      // The exchange is made only once http-proxy-middleware's pathFilter matched (gatewayWeb):
-      // a request for another route is handed on untouched, as http-proxy-middleware does.
-      pending.set(req, { policy, hooks });
-      // next() from http-proxy-middleware: pathFilter did not match, or router/pathRewrite threw.
-      void middleware(req, res, (err?: unknown) => {
-        const exchange = exchanges.get(req);
-        if (exchange !== undefined) return exchange.skip(err);
-        pending.delete(req);
-        hooks.skip(err);
-      });
+      if (res.socket === null) return afterEarlierAnswers(req, res, () => handle(req, res, policy, hooks), hooks);
+      handle(req, res, policy, hooks);
     },
     upgrade(req, socket, head) {
       (middleware as RequestHandler & { upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void }).upgrade(req, socket, head);
