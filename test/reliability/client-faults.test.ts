@@ -249,6 +249,41 @@ for (const { name: adapter, mount } of ADAPTERS) {
       await g.check();
     });
 
+    it('sends a pipelined request only once the answer ahead of it is complete, in order', async () => {
+      const g = await begin();
+      const key = `pipelined-${slug}`;
+      const c = raw(g.port);
+      c.socket.write(
+        `PUT /slow-head?ms=400&key=${key} HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi` +
+          `GET /echo?key=${key}-2 HTTP/1.1\r\nHost: x\r\n\r\n` +
+          `DELETE /echo?key=${key}-3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`,
+      );
+      expect(await eventually(() => kit.attempts(`/slow-head?key=${key}`) === 1)).toBe(true);
+      await delay(200);
+      // The PUT is still waiting for its answer: nothing behind it has gone to the upstream.
+      expect([kit.attempts(`/echo?key=${key}-2`), kit.attempts(`/echo?key=${key}-3`)]).toEqual([0, 0]);
+      await Promise.race([c.closed, delay(3000)]);
+      const answers = c.received().split(/(?=HTTP\/1\.1 )/);
+      expect(answers.map((a) => a.slice(0, 15))).toEqual(['HTTP/1.1 200 OK', 'HTTP/1.1 200 OK', 'HTTP/1.1 200 OK']);
+      expect(answers[1]).toContain('"method":"GET"');
+      expect(answers[2]).toContain('"method":"DELETE"');
+      const order = kit.requests.filter((q) => q.url.includes(`key=${key}`)).map((q) => q.method);
+      expect(order).toEqual(['PUT', 'GET', 'DELETE']);
+      await g.check();
+    });
+
+    it('sends nothing of a pipelined request whose client leaves while it waits', async () => {
+      const g = await begin();
+      const key = `pipelined-gone-${slug}`;
+      const c = raw(g.port);
+      c.socket.write(`GET /slow-head?ms=300&key=${key} HTTP/1.1\r\nHost: x\r\n\r\n` + `POST /echo?key=${key}-2 HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi`);
+      expect(await eventually(() => kit.attempts(`/slow-head?key=${key}`) === 1)).toBe(true);
+      c.socket.destroy();
+      await delay(600);
+      expect(kit.attempts(`/echo?key=${key}-2`)).toBe(0);
+      await g.check();
+    });
+
     it('sends the upstream no more than the declared bytes when garbage follows the body', async () => {
       const g = await begin();
       const key = `garbage-${slug}`;
