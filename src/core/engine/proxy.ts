@@ -4,8 +4,9 @@
  *
  * How it hooks in: http-proxy-middleware applies pathFilter, router and pathRewrite once, then
  * calls `proxyServer.web(req, res, options)`. A plugin wraps that call and runs the attempt loop
- * (exchange.ts, retry-loop.ts). Each attempt sends its upstream request through send.ts, built from http-proxy's
- * own web passes and `setupOutgoing`, with a fresh body stream (replayed from memory when
+ * (exchange.ts, retry-loop.ts); with none of those three set, handle() makes that call itself.
+ * Each attempt sends its upstream request through send.ts, built from http-proxy's own web
+ * passes and `setupOutgoing` (outgoing.ts), with a fresh body stream (replayed from memory when
  * replayable), its own error callback and timers, and the response head held back until the
  * status is known (a 503 can be retried or replaced before a byte reaches the client). With
  * `forward` or `followRedirects`, which only http-proxy's `web()` implements, each attempt calls
@@ -24,7 +25,6 @@ import {
   type RequestHandler,
 } from 'http-proxy-middleware';
 import { createEmitter } from '../observe/events.js';
-import { HandlerError } from './framing.js';
 import { verdictOf, type AttemptResult } from './attempt.js';
 import type { EngineContext, ExchangeHooks, InFlight } from './context.js';
 import { Exchange, type Req } from './exchange.js';
@@ -37,6 +37,8 @@ import { proxyUpgrade, type UpgradeContext, type WsServerLike } from './upgrade.
 import { Upstream, Upstreams } from './upstream.js';
 import { createStaleCache } from './stale.js';
 import { parseTarget, type LegacyUrl } from './outgoing.js';
+import { afterEarlierAnswers } from './pipelined.js';
+import { guardHandlers } from './user-handlers.js';
 
 export type { ExchangeHooks } from './exchange.js';
 
@@ -56,6 +58,12 @@ export interface ProxyState {
   readonly upstreams: readonly { readonly upstream: string; readonly circuit: 'closed' | 'open' | 'half-open' | 'off'; readonly active: number }[];
   /** Each of `targets`, when given. */
   readonly targets?: readonly TargetState[];
+}
+
+/** What handle() was given for a request, until its exchange is made. */
+interface Pending {
+  readonly policy: NormalizedRetryPolicy | false;
+  readonly hooks: ExchangeHooks;
 }
 
 /** Our options, removed before the rest goes to http-proxy-middleware. */
@@ -85,36 +93,6 @@ const holdBodyPlugin: Plugin = (proxyServer) => {
   });
 };
 
-/**
- * What a user's `on.*` handler that throws takes down: its request or connection, never the
- * process. http-proxy calls them from socket and stream events, where nothing would catch a
- * throw. A failed on.proxyRes destroys the response before a byte of it went out (the exchange
- * then hands the error to the app, a 500); on.end comes when the answer is complete, so there is
- * nothing left to fail.
- */
-const ON_THROW: Record<string, (err: unknown, args: unknown[]) => void> = {
-  proxyReq: (err, [proxyReq]) => (proxyReq as ClientRequest).destroy(new HandlerError('proxyReq', err)),
-  proxyReqWs: (err, [proxyReq]) => (proxyReq as ClientRequest).destroy(new HandlerError('proxyReqWs', err)),
-  proxyRes: (err, [proxyRes]) => (proxyRes as IncomingMessage).destroy(new HandlerError('proxyRes', err)),
-  open: (_err, [proxySocket]) => (proxySocket as Socket).destroy(),
-  close: (_err, [, proxySocket]) => (proxySocket as Socket | undefined)?.destroy(),
-  end: () => undefined,
-};
-
-function guardHandlers(on: Record<string, unknown>): void {
-  for (const [event, onThrow] of Object.entries(ON_THROW)) {
-    const handler = on[event];
-    if (typeof handler !== 'function') continue;
-    on[event] = function guardedHandler(this: unknown, ...args: unknown[]) {
-      try {
-        return handler.apply(this, args);
-      } catch (err) {
-        onThrow(err, args);
-      }
-    };
-  }
-}
-
 /** Target protocol after http-proxy-middleware's router: picks the matching keep-alive agent. */
 function isHttps(target: unknown): boolean {
   if (typeof target === 'string') return target.startsWith('https:') || target.startsWith('wss:');
@@ -123,29 +101,6 @@ function isHttps(target: unknown): boolean {
     return p === 'https:' || p === 'wss:';
   }
   return false;
-}
-
-/**
- * A request pipelined behind others on its connection is sent once their answers are complete, as
- * nginx reads the next request only when the current one is answered. Node hands pipelined
- * requests over at once (queuing their answers, with no socket until then): sent at once, a GET
- * pipelined after a PUT could reach the upstream before it, and only safe requests may be
- * processed in parallel (RFC 9112, section 9.3.2). A connection that closes meanwhile ends the
- * wait: nothing is sent, and the framework is told the request is over.
- */
-function afterEarlierAnswers(req: IncomingMessage, res: ServerResponse, go: () => void, hooks: ExchangeHooks): void {
-  const socket = req.socket;
-  if (socket === null || socket.destroyed) return hooks.done?.();
-  const onSocket = (): void => {
-    socket.off('close', onClose);
-    go();
-  };
-  const onClose = (): void => {
-    res.off('socket', onSocket);
-    hooks.done?.();
-  };
-  res.once('socket', onSocket);
-  socket.once('close', onClose);
 }
 
 /**
@@ -167,7 +122,7 @@ export function createProxyEngine<TReq extends IncomingMessage, TRes extends Ser
   const throughWeb = Boolean(options.forward) || options.followRedirects === true;
   const exchanges = new WeakMap<IncomingMessage, InFlight>();
   /** What handle() was given for a request that http-proxy-middleware has not passed on yet. */
-  const pending = new WeakMap<IncomingMessage, { policy: NormalizedRetryPolicy | false; hooks: ExchangeHooks }>();
+  const pending = new WeakMap<IncomingMessage, Pending>();
   const upstreams = new Upstreams<AttemptResult>((name) => new Upstream<AttemptResult>(name, extras, verdictOf, emit));
   // `targets` share one upstream state (circuit, budget, concurrency) as a group; each attempt
   // picks its target (targets.ts).
@@ -198,40 +153,44 @@ export function createProxyEngine<TReq extends IncomingMessage, TRes extends Ser
     return lastLegacy!;
   };
 
-  /** http-proxy-middleware's proxy server, as our plugin met it. */
-  let proxyServerOf: { web: WebFn } | undefined;
-  const gatewayPlugin: Plugin = (proxyServer) => {
-    const server = proxyServer as unknown as { web: WebFn };
-    proxyServerOf = server;
-    const web = server.web;
-    server.web = function gatewayWeb(this: unknown, req, res, opts, cb) {
+  /** Make the request's exchange and run it: `opts` is the request's own copy of the options. */
+  const start = (req: IncomingMessage, res: ServerResponse, opts: Record<string, unknown>, p: Pending, web: WebFn, server: unknown): void => {
+    const exchange = new Exchange(req as Req, res, p.policy, p.hooks, ctx);
+    if (throughWeb) exchanges.set(req, exchange);
+    try {
+      // A `router`'s target that does not parse fails this request, through the exchange.
+      if (typeof opts.target === 'string') opts.target = legacyOf(opts.target);
+      if (agents && !opts.agent) opts.agent = isHttps(opts.target) ? agents.https : agents.http;
+      exchange.run(web, server, opts, group ?? upstreams.get(opts.target));
+    } catch (err) {
+      exchange.skip(err);
+    }
+  };
+  /** http-proxy-middleware's proxy server and its own web(), as our plugin met them. */
+  let proxyServer: { web: WebFn } | undefined;
+  let ownWeb: WebFn | undefined;
+  let gatewayWeb: WebFn | undefined;
+  const gatewayPlugin: Plugin = (hpmServer) => {
+    const server = (proxyServer = hpmServer as unknown as { web: WebFn });
+    const web = (ownWeb = server.web);
+    server.web = gatewayWeb = function gatewayWeb(this: unknown, req, res, opts, cb) {
       const p = pending.get(req);
       if (p === undefined) return web.call(this, req, res, opts, cb);
       pending.delete(req);
-      const exchange = new Exchange(req as Req, res, p.policy, p.hooks, ctx);
-      if (throughWeb) exchanges.set(req, exchange);
-      try {
-        // `opts` is this request's own copy (http-proxy-middleware makes one per request); a
-        // `router`'s target that does not parse fails this request, through the exchange.
-        if (typeof opts.target === 'string') opts.target = legacyOf(opts.target);
-        if (agents && !opts.agent) opts.agent = isHttps(opts.target) ? agents.https : agents.http;
-        exchange.run(web, this, opts, group ?? upstreams.get(opts.target));
-      } catch (err) {
-        exchange.skip(err);
-      }
+      start(req, res, opts, p, web, this);
     } as WebFn;
     // Upgrades (server 'upgrade' events, through http-proxy-middleware's router and pathRewrite).
-    const wsServer = proxyServer as unknown as WsServerLike & { ws: unknown };
+    const wsServer = hpmServer as unknown as WsServerLike & { ws: unknown };
     wsServer.ws = function gatewayWs(req: IncomingMessage, socket: Duplex, head: Buffer, opts: Record<string, unknown>) {
       proxyUpgrade(upgrades, wsServer, req, socket, head ?? Buffer.alloc(0), { ...opts }).catch(() => socket.destroy());
     };
     if (throughWeb) {
       // An attempt through web() (through-web.ts) without a body stream: its upstream request.
-      proxyServer.on('proxyReq', (proxyReq, req) => {
+      hpmServer.on('proxyReq', (proxyReq, req) => {
         const a = exchanges.get(req)?.current;
         if (a !== undefined && a.proxyReq === undefined) a.attach(proxyReq);
       });
-      proxyServer.on('proxyRes', (proxyRes, req) => {
+      hpmServer.on('proxyRes', (proxyRes, req) => {
         const a = exchanges.get(req)?.current;
         if (a === undefined || a.proxyReq === undefined) return;
         // Only the current attempt's response (a late one of a timed-out attempt is not). With
@@ -243,7 +202,7 @@ export function createProxyEngine<TReq extends IncomingMessage, TRes extends Ser
       });
     }
     // WebSocket upgrades still report through the 'error' event; without a listener it would throw.
-    proxyServer.on('error', (_err, _req, target) => {
+    hpmServer.on('error', (_err, _req, target) => {
       const socket = target as unknown as Socket;
       if (socket && typeof socket.destroy === 'function' && !('writeHead' in socket)) socket.destroy();
     });
@@ -263,33 +222,39 @@ export function createProxyEngine<TReq extends IncomingMessage, TRes extends Ser
   if (extras.targets !== undefined) hpmOptions.target = extras.targets[0]!.url;
   const middleware: RequestHandler = createProxyMiddleware(hpmOptions as HpmOptions);
 
-  // With no pathFilter, router or pathRewrite, http-proxy-middleware's work per request (match
-  // '/', copy its options, two awaits) comes to calling its proxy server's web() with a copy of
-  // its options: done here directly for a path it would match. Its first request still goes
-  // through it, since it then subscribes to the server's 'close' (and 'upgrade', with `ws`).
-  const direct = options.pathFilter === undefined && options.router === undefined && options.pathRewrite === undefined;
+  // With no router, no pathRewrite and no pathFilter (or its default, '/'), http-proxy-middleware's
+  // work per request (match '/', copy its options, two awaits) comes to calling its proxy server's
+  // web() with a copy of its options: done here directly for a path it would match. Its first
+  // request still goes through it, since it then subscribes to the server's 'close' (and
+  // 'upgrade', with `ws`).
+  const direct = (options.pathFilter === undefined || options.pathFilter === '/') && options.router === undefined && options.pathRewrite === undefined;
   let subscribed = false;
   const handle = (req: TReq, res: TRes, policy: NormalizedRetryPolicy | false, hooks: ExchangeHooks): void => {
-    // What handle() was given, for gatewayWeb: the exchange is made only if http-proxy-middleware's
-    // pathFilter matched; a request for another route is handed on untouched, as it does.
-    pending.set(req, { policy, hooks });
-    // next() from http-proxy-middleware: pathFilter did not match, or router/pathRewrite threw.
-    const next = (err?: unknown): void => {
-      const exchange = exchanges.get(req);
-      if (exchange !== undefined) return exchange.skip(err);
-      pending.delete(req);
-      hooks.skip(err);
-    };
     if (subscribed && req.url?.charCodeAt(0) === 47 /* '/' */) {
+      const opts = Object.assign({}, hpmOptions);
+      // A plugin of the user's that wrapped web() after ours is called as the middleware would.
+      if (proxyServer!.web === gatewayWeb) return start(req, res, opts, { policy, hooks }, ownWeb!, proxyServer);
+      pending.set(req, { policy, hooks });
       try {
-        proxyServerOf!.web(req, res, Object.assign({}, hpmOptions), undefined as never);
+        proxyServer!.web(req, res, opts, undefined as never);
       } catch (err) {
-        next(err);
+        skipped(req, hooks, err);
       }
       return;
     }
     if (direct && (req.socket as { server?: unknown } | null)?.server !== undefined) subscribed = true;
-    void middleware(req, res, next);
+    // What handle() was given, for gatewayWeb: the exchange is made only if http-proxy-middleware's
+    // pathFilter matched; a request for another route is handed on untouched, as it does.
+    pending.set(req, { policy, hooks });
+    // next() from http-proxy-middleware: pathFilter did not match, or router/pathRewrite threw.
+    void middleware(req, res, (err?: unknown) => skipped(req, hooks, err));
+  };
+  /** The request goes back to the framework, with `err` when something failed. */
+  const skipped = (req: IncomingMessage, hooks: ExchangeHooks, err?: unknown): void => {
+    const exchange = exchanges.get(req);
+    if (exchange !== undefined) return exchange.skip(err);
+    pending.delete(req);
+    hooks.skip(err);
   };
 
   return {

@@ -53,6 +53,22 @@ export function describeHpmOptions({ fx, k, gateway }: ScenarioContext): void {
       expect(seen.map((q) => q.headers['x-from-pass'])).toEqual(['yes', 'yes']);
     });
 
+    it("calls a plugin's own wrapper of the proxy server's web() for every request, the first and the later ones", async () => {
+      const seen: string[] = [];
+      type Web = (req: { url: string }, ...rest: unknown[]) => unknown;
+      const plugin = (server: { web: Web }) => {
+        const web = server.web;
+        server.web = function wrapped(this: unknown, req, ...rest) {
+          seen.push(req.url);
+          return web.call(this, req, ...rest);
+        };
+      };
+      const url = await gateway({ proxy: { plugins: [plugin] } });
+      const key = k();
+      for (const n of [1, 2, 3]) expect((await send(`${url}/ok?size=${n}&key=${key}`)).body).toBe('x'.repeat(n));
+      expect(seen.filter((u) => u.includes(key))).toEqual([1, 2, 3].map((n) => `/ok?size=${n}&key=${key}`));
+    });
+
     it('accepts a target given as an object', async () => {
       const { hostname, port } = new URL(fx.kit.url);
       const url = await gateway({ proxy: { target: { protocol: 'http:', host: hostname, port: Number(port) } } });
