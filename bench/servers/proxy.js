@@ -210,6 +210,15 @@ const KINDS = {
     app.use(gatewayProxy({ target, ...extra }));
     return app.callback();
   },
+  // Diagnostics for bench/ab.js (not in the full run): ours on Koa without gatewayErrors() in front.
+  'ours-koa-proxy-only': async () => {
+    const Koa = require('koa');
+    const { gatewayProxy } = await ours('koa');
+    const app = new Koa();
+    app.silent = true;
+    app.use(gatewayProxy({ target, ...extra }));
+    return app.callback();
+  },
 };
 
 /** Live objects standing in for an app's own heap (BENCH_APP_HEAP_MIB); kept until exit. */
