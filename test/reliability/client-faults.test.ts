@@ -272,6 +272,22 @@ for (const { name: adapter, mount } of ADAPTERS) {
       await g.check();
     });
 
+    it('answers fifteen pipelined requests in order, without a warning', async () => {
+      const g = await begin();
+      const key = `pipelined-many-${slug}`;
+      const c = raw(g.port);
+      const paths = Array.from({ length: 15 }, (_, i) => `/echo?key=${key}-${i}`);
+      c.socket.write(
+        `GET /slow-head?ms=200&key=${key} HTTP/1.1\r\nHost: x\r\n\r\n` +
+          paths.map((p, i) => `GET ${p} HTTP/1.1\r\nHost: x\r\n${i === paths.length - 1 ? 'Connection: close\r\n' : ''}\r\n`).join(''),
+      );
+      await Promise.race([c.closed, delay(5000)]);
+      const answers = c.received().split(/(?=HTTP\/1\.1 )/);
+      expect(answers).toHaveLength(16);
+      expect(answers.slice(1).map((a) => /"url":"([^"]+)"/.exec(a)?.[1])).toEqual(paths);
+      await g.check();
+    });
+
     it('sends nothing of a pipelined request whose client leaves while it waits', async () => {
       const g = await begin();
       const key = `pipelined-gone-${slug}`;

@@ -11,13 +11,15 @@ import type { ExchangeHooks } from './context.js';
  * requests over at once (queuing their answers, with no socket until then): sent at once, a GET
  * pipelined after a PUT could reach the upstream before it, and only safe requests may be
  * processed in parallel (RFC 9112, section 9.3.2). A connection that closes meanwhile ends the
- * wait: nothing is sent, and the framework is told the request is over.
+ * wait: nothing is sent, and the framework is told the request is over. The request's own 'close'
+ * says so (Node destroys every request still waiting when its connection closes, and a waiting
+ * one closes no earlier): one listener per request, where one on the shared socket per waiting
+ * request would warn of a leak past ten.
  */
 export function afterEarlierAnswers(req: IncomingMessage, res: ServerResponse, go: () => void, hooks: ExchangeHooks): void {
-  const socket = req.socket;
-  if (socket === null || socket.destroyed) return hooks.done?.();
+  if (req.destroyed || req.socket?.destroyed !== false) return hooks.done?.();
   const onSocket = (): void => {
-    socket.off('close', onClose);
+    req.off('close', onClose);
     go();
   };
   const onClose = (): void => {
@@ -25,5 +27,5 @@ export function afterEarlierAnswers(req: IncomingMessage, res: ServerResponse, g
     hooks.done?.();
   };
   res.once('socket', onSocket);
-  socket.once('close', onClose);
+  req.once('close', onClose);
 }
