@@ -272,6 +272,33 @@ for (const { name: adapter, mount } of ADAPTERS) {
       await g.check();
     });
 
+    it('sends a pipelined request whose body a parser read, and answers the app route after it', async () => {
+      app = await mount({
+        errors: {},
+        parseJson: true,
+        proxies: ['/slow-head', '/echo'].map((prefix) => ({ prefix, options: { target: kit.url } })),
+      });
+      const key = `pipelined-parsed-${slug}`;
+      const c = raw(app.port);
+      const json = '{"a":1}';
+      c.socket.write(
+        `GET /slow-head?ms=300&key=${key} HTTP/1.1\r\nHost: x\r\n\r\n` +
+          `POST /echo?key=${key}-2 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${json.length}\r\n\r\n${json}` +
+          `GET /own-503 HTTP/1.1\r\nHost: x\r\nAccept: text/plain\r\nConnection: close\r\n\r\n`,
+      );
+      await Promise.race([c.closed, delay(3000)]);
+      const answers = c.received().split(/(?=HTTP\/1\.1 )/);
+      expect(answers.map((a) => a.slice(0, 12))).toEqual(['HTTP/1.1 200', 'HTTP/1.1 200', 'HTTP/1.1 503']);
+      expect(answers[1]).toContain('"method":"POST"');
+      const seen = kit.requests.filter((q) => q.url.includes(`key=${key}`));
+      expect(seen.map((q) => [q.method, q.body.toString()])).toEqual([
+        ['GET', ''],
+        ['POST', json],
+      ]);
+      expect(await eventually(() => app!.openConnections() === 0, 3000)).toBe(true);
+      expect(watch.warnings.map(String)).toEqual([]);
+    });
+
     it('answers fifteen pipelined requests in order, without a warning', async () => {
       const g = await begin();
       const key = `pipelined-many-${slug}`;

@@ -37,7 +37,7 @@ import { proxyUpgrade, type UpgradeContext, type WsServerLike } from './upgrade.
 import { Upstream, Upstreams } from './upstream.js';
 import { createStaleCache } from './stale.js';
 import { parseTarget, type LegacyUrl } from './outgoing.js';
-import { afterEarlierAnswers } from './pipelined.js';
+import { afterEarlierAnswers, queuedBehind } from './pipelined.js';
 import { guardHandlers } from './user-handlers.js';
 
 export type { ExchangeHooks } from './exchange.js';
@@ -230,7 +230,9 @@ export function createProxyEngine<TReq extends IncomingMessage, TRes extends Ser
   const direct = (options.pathFilter === undefined || options.pathFilter === '/') && options.router === undefined && options.pathRewrite === undefined;
   let subscribed = false;
   const handle = (req: TReq, res: TRes, policy: NormalizedRetryPolicy | false, hooks: ExchangeHooks): void => {
-    if (subscribed && req.url?.charCodeAt(0) === 47 /* '/' */) {
+    // A path, as the middleware's pathFilter '/' reads it; '//…' may read as a host to url.parse().
+    const url = req.url;
+    if (subscribed && url !== undefined && url.charCodeAt(0) === 47 && url.charCodeAt(1) !== 47) {
       const opts = Object.assign({}, hpmOptions);
       // A plugin of the user's that wrapped web() after ours is called as the middleware would.
       if (proxyServer!.web === gatewayWeb) return start(req, res, opts, { policy, hooks }, ownWeb!, proxyServer);
@@ -259,7 +261,7 @@ export function createProxyEngine<TReq extends IncomingMessage, TRes extends Ser
 
   return {
     handle(req, res, policy, hooks) {
-      if (res.socket === null) return afterEarlierAnswers(req, res, () => handle(req, res, policy, hooks), hooks);
+      if (queuedBehind(req, res)) return afterEarlierAnswers(req, res, () => handle(req, res, policy, hooks), hooks);
       handle(req, res, policy, hooks);
     },
     upgrade(req, socket, head) {
