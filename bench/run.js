@@ -25,7 +25,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startProxy, startUpstream } from './lib/child.js';
-import { alternate, get, load, loadThrough, median, pool, sleep, summarize } from './lib/load.js';
+import { alternate, combine, get, load, loadThrough, median, pool, sleep, summarize } from './lib/load.js';
 import { meter } from './lib/noise.js';
 import { snapshotPackage } from './lib/package.js';
 import { telemetryScenario, telemetrySection, telemetryTargets } from './lib/telemetry.js';
@@ -107,24 +107,6 @@ const RUN_INSTANCES = RUN_ORDER.flatMap((g) =>
   Array.isArray(g) ? Array.from({ length: P.processes }, (_, k) => g.map((kind) => instance(kind, k))).flat() : [g],
 );
 
-/** One round's figure for a subject from its processes' runs: their mean (CPU: per request overall). */
-function combine(rs) {
-  if (rs.length === 1) return rs[0];
-  const sum = (f) => rs.reduce((a, r) => a + f(r), 0);
-  const mean = (f) => sum(f) / rs.length;
-  const total = sum((r) => r.total);
-  return {
-    rps: mean((r) => r.rps),
-    p50: mean((r) => r.p50),
-    p99: mean((r) => r.p99),
-    total,
-    ok: sum((r) => r.ok),
-    non2xx: sum((r) => r.non2xx),
-    errors: sum((r) => r.errors),
-    seconds: sum((r) => r.seconds),
-    cpu: total > 0 ? sum((r) => r.cpu * r.total) / total : NaN,
-  };
-}
 /** The targets' pairs: [ours, peer]. */
 const PAIRS = {
   expressVsHpm: ['ours-express', 'express-hpm'],
