@@ -708,7 +708,7 @@ async function staleScenario(upstream) {
 // --- 9. With an OpenTelemetry SDK registered ---------------------------------------------------
 
 async function telemetry(upstream) {
-  const t = await telemetryScenario({ upstream, P, connections: CONNECTIONS, progress });
+  const t = await telemetryScenario({ upstream, P, processes: P.processes, instance, connections: CONNECTIONS, progress });
   results.scenarios.telemetry = t;
   section('9. With an OpenTelemetry SDK registered', telemetrySection(t, { rounds: P.rounds, connections: CONNECTIONS }));
 }
