@@ -15,6 +15,9 @@
  *   --only healthy,errors,outage,fastfail,memory,growth,targets,stale,telemetry
  *   --max-wait SECONDS           wait at most this long for other work on the machine to calm
  *                                down before starting (default 120; quick 30; smoke 0)
+ *   --processes N                processes per subject where subjects run in several (healthy
+ *                                path: ours and the peers its targets name; telemetry: every
+ *                                subject); default: the profile's (full 3, quick and smoke 1)
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -40,6 +43,7 @@ const { values: args } = parseArgs({
     json: { type: 'string' },
     only: { type: 'string' },
     'max-wait': { type: 'string' },
+    processes: { type: 'string' },
   },
 });
 
@@ -62,7 +66,8 @@ const PROFILES = {
   },
 };
 const mode = args.smoke ? 'smoke' : args.quick ? 'quick' : 'full';
-const P = PROFILES[mode];
+const P = { ...PROFILES[mode], ...(args.processes && { processes: Number(args.processes) }) };
+if (!(Number.isInteger(P.processes) && P.processes >= 1)) throw new Error(`--processes: expected a whole number >= 1, got ${args.processes}`);
 const CONNECTIONS = 50;
 const SCENARIOS = ['healthy', 'errors', 'outage', 'fastfail', 'memory', 'growth', 'targets', 'stale', 'telemetry'];
 const only = new Set(args.only ? args.only.split(',') : SCENARIOS);
