@@ -6,7 +6,7 @@
  * drives the load from this one. Each measurement is warmed up first, repeated over alternating
  * rounds, and reported as the median. Ours is imported from the built package (dist/).
  *
- *   node bench/run.js            full run (about 9 minutes on 2 cores), writes bench/RESULTS.md
+ *   node bench/run.js            full run (about 16 minutes on 2 cores), writes bench/RESULTS.md
  *                                and bench/chart.svg
  *   node bench/run.js --quick    one round, one process each, same scenarios (about 2 minutes)
  *   node bench/run.js --smoke    a few seconds: proves the harness works end to end
