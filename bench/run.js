@@ -6,7 +6,7 @@
  * drives the load from this one. Each measurement is warmed up first, repeated over alternating
  * rounds, and reported as the median. Ours is imported from the built package (dist/).
  *
- *   node bench/run.js            full run (about 9 minutes on 2 cores), writes bench/RESULTS.md
+ *   node bench/run.js            full run (about 16 minutes on 2 cores), writes bench/RESULTS.md
  *                                and bench/chart.svg
  *   node bench/run.js --quick    one round, one process each, same scenarios (about 2 minutes)
  *   node bench/run.js --smoke    a few seconds: proves the harness works end to end
@@ -15,6 +15,9 @@
  *   --only healthy,errors,outage,fastfail,memory,growth,targets,stale,telemetry
  *   --max-wait SECONDS           wait at most this long for other work on the machine to calm
  *                                down before starting (default 120; quick 30; smoke 0)
+ *   --processes N                processes per subject where subjects run in several (healthy
+ *                                path: ours and the peers its targets name; telemetry: every
+ *                                subject); default: the profile's (full 3, quick and smoke 1)
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -25,7 +28,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startProxy, startUpstream } from './lib/child.js';
-import { alternate, get, load, loadThrough, median, pool, sleep, summarize } from './lib/load.js';
+import { alternate, combine, get, load, loadThrough, median, pool, sleep, summarize } from './lib/load.js';
 import { meter } from './lib/noise.js';
 import { snapshotPackage } from './lib/package.js';
 import { telemetryScenario, telemetrySection, telemetryTargets } from './lib/telemetry.js';
@@ -40,6 +43,7 @@ const { values: args } = parseArgs({
     json: { type: 'string' },
     only: { type: 'string' },
     'max-wait': { type: 'string' },
+    processes: { type: 'string' },
   },
 });
 
@@ -62,7 +66,8 @@ const PROFILES = {
   },
 };
 const mode = args.smoke ? 'smoke' : args.quick ? 'quick' : 'full';
-const P = PROFILES[mode];
+const P = { ...PROFILES[mode], ...(args.processes && { processes: Number(args.processes) }) };
+if (!(Number.isInteger(P.processes) && P.processes >= 1)) throw new Error(`--processes: expected a whole number >= 1, got ${args.processes}`);
 const CONNECTIONS = 50;
 const SCENARIOS = ['healthy', 'errors', 'outage', 'fastfail', 'memory', 'growth', 'targets', 'stale', 'telemetry'];
 const only = new Set(args.only ? args.only.split(',') : SCENARIOS);
@@ -107,24 +112,6 @@ const RUN_INSTANCES = RUN_ORDER.flatMap((g) =>
   Array.isArray(g) ? Array.from({ length: P.processes }, (_, k) => g.map((kind) => instance(kind, k))).flat() : [g],
 );
 
-/** One round's figure for a subject from its processes' runs: their mean (CPU: per request overall). */
-function combine(rs) {
-  if (rs.length === 1) return rs[0];
-  const sum = (f) => rs.reduce((a, r) => a + f(r), 0);
-  const mean = (f) => sum(f) / rs.length;
-  const total = sum((r) => r.total);
-  return {
-    rps: mean((r) => r.rps),
-    p50: mean((r) => r.p50),
-    p99: mean((r) => r.p99),
-    total,
-    ok: sum((r) => r.ok),
-    non2xx: sum((r) => r.non2xx),
-    errors: sum((r) => r.errors),
-    seconds: sum((r) => r.seconds),
-    cpu: total > 0 ? sum((r) => r.cpu * r.total) / total : NaN,
-  };
-}
 /** The targets' pairs: [ours, peer]. */
 const PAIRS = {
   expressVsHpm: ['ours-express', 'express-hpm'],
@@ -726,7 +713,7 @@ async function staleScenario(upstream) {
 // --- 9. With an OpenTelemetry SDK registered ---------------------------------------------------
 
 async function telemetry(upstream) {
-  const t = await telemetryScenario({ upstream, P, connections: CONNECTIONS, progress });
+  const t = await telemetryScenario({ upstream, P, processes: P.processes, instance, connections: CONNECTIONS, progress });
   results.scenarios.telemetry = t;
   section('9. With an OpenTelemetry SDK registered', telemetrySection(t, { rounds: P.rounds, connections: CONNECTIONS }));
 }

@@ -61,6 +61,30 @@ export async function loadThrough(proxy, o) {
   return { ...r, cpu: r.total > 0 ? (after - before) / r.total : NaN };
 }
 
+/**
+ * One round's figure for a subject from its processes' runs: their mean (CPU: per request
+ * overall, so each process counts by its answers).
+ * @param {Run[]} rs
+ * @returns {Run}
+ */
+export function combine(rs) {
+  if (rs.length === 1) return rs[0];
+  const sum = (f) => rs.reduce((a, r) => a + f(r), 0);
+  const mean = (f) => sum(f) / rs.length;
+  const total = sum((r) => r.total);
+  return {
+    rps: mean((r) => r.rps),
+    p50: mean((r) => r.p50),
+    p99: mean((r) => r.p99),
+    total,
+    ok: sum((r) => r.ok),
+    non2xx: sum((r) => r.non2xx),
+    errors: sum((r) => r.errors),
+    seconds: sum((r) => r.seconds),
+    cpu: total > 0 ? sum((r) => r.cpu * r.total) / total : NaN,
+  };
+}
+
 /** @param {number[]} xs */
 export function median(xs) {
   const s = [...xs].sort((a, b) => a - b);

@@ -40,6 +40,8 @@ interface Paired {
 }
 interface Telemetry {
   rows: Record<string, Row>;
+  processRows: Record<string, Row[]>;
+  processes: number;
   paired: Record<string, { rps: number; cpu: number; extraCpu: number }>;
   floor: { metrics: number; both: number };
 }
@@ -94,16 +96,18 @@ describe('bench harness (smoke run)', () => {
   it('measures ours with and without an OpenTelemetry SDK, and the SDK floor, paired (scenario 9)', async () => {
     const dir = join(out, 'telemetry');
     const json = join(dir, 'results.json');
+    // Two processes per subject, as in a full run (the smoke profile has one): the figures are
+    // combined over processes there, and that path is the one to prove.
     await new Promise<void>((resolve, reject) => {
       execFile(
         process.execPath,
-        [join(ROOT, 'bench/run.js'), '--smoke', '--only', 'telemetry', '--out', dir, '--json', json],
+        [join(ROOT, 'bench/run.js'), '--smoke', '--only', 'telemetry', '--processes', '2', '--out', dir, '--json', json],
         { cwd: ROOT, timeout: 90_000, maxBuffer: 16 * 1024 * 1024 },
         (err, _stdout, stderr) => (err ? reject(new Error(`bench/run.js failed: ${err.message}\n${stderr}`)) : resolve()),
       );
     });
     const t = (JSON.parse(readFileSync(json, 'utf8')) as { scenarios: { telemetry: Telemetry }; targets: Results['targets'] });
-    const { rows, paired, floor } = t.scenarios.telemetry;
+    const { rows, processRows, processes, paired, floor } = t.scenarios.telemetry;
     expect(Object.keys(rows).sort()).toEqual([
       'express-bare',
       'express-bare-recording~both',
@@ -120,12 +124,23 @@ describe('bench harness (smoke run)', () => {
       expect(row.total, `${name} answers`).toBeGreaterThan(0);
       expect(row.non2xx + row.errors, `${name} non-2xx and errors`).toBe(0);
     }
+    // Every subject ran in both processes, and its round figures add up their answers.
+    expect(processes).toBe(2);
+    expect(Object.keys(processRows).sort()).toEqual(Object.keys(rows).sort());
+    for (const [name, each] of Object.entries(processRows)) {
+      expect(each, name).toHaveLength(2);
+      for (const r of each) expect(r.total, `${name}: each process answers`).toBeGreaterThan(0);
+      expect(each[0]!.total + each[1]!.total, `${name}: answers over its processes`).toBe(rows[name]!.total);
+    }
     expect(Object.keys(paired).sort()).toEqual(['express-bare-recording~both', 'express-bare-recording~metrics', 'koa-bare-recording~metrics', 'ours-express~both', 'ours-express~metrics', 'ours-koa~metrics']);
     for (const [name, p] of Object.entries(paired)) {
       for (const v of [p.rps, p.cpu]) expect(Number.isFinite(v) && v > 0, `${name}: ${JSON.stringify(p)}`).toBe(true);
     }
     expect(Number.isFinite(floor.metrics) && Number.isFinite(floor.both)).toBe(true);
     expect(t.targets.map((x) => x.target).filter((x) => x.startsWith('Telemetry:'))).toHaveLength(4);
-    expect(readFileSync(join(dir, 'RESULTS.md'), 'utf8')).toContain('## 9. With an OpenTelemetry SDK registered');
+    const md = readFileSync(join(dir, 'RESULTS.md'), 'utf8');
+    expect(md).toContain('## 9. With an OpenTelemetry SDK registered');
+    expect(md).toContain('Each subject runs in 2 processes');
+    expect(md).toContain('process 2: req/s, CPU per request');
   }, 120_000);
 });
