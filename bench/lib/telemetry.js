@@ -62,7 +62,10 @@ export async function telemetryScenario({ upstream, P, processes, instance, conn
       warm: async (i) => void (await load({ url: url(i), connections, seconds: Math.min(P.warm, 1) })),
       measure: async (i, round) => {
         const r = await loadThrough(proxyOf.get(i), { url: url(i), connections, seconds });
-        if (r.non2xx + r.errors > 0) throw new Error(`${i.name}: ${r.non2xx} non-2xx answers, ${r.errors} errors`);
+        // A failed answer from ours is a fault to look into, not a figure. The bare hops have no
+        // retry: an upstream closing an idle pooled connection as they reuse it is their 502,
+        // counted in the table rather than ending a quarter-hour run.
+        if (i.s.kind.startsWith('ours-') && r.non2xx + r.errors > 0) throw new Error(`${i.name}: ${r.non2xx} non-2xx answers, ${r.errors} errors`);
         progress(`telemetry round ${round + 1} ${i.name}: ${int(r.rps)} req/s, ${fixed(r.cpu, 0)} µs CPU/req`);
         return r;
       },
@@ -102,11 +105,11 @@ export function telemetrySection(t, { rounds, connections }) {
   return (
     `GET /ok (1 KiB), ${connections} connections, ${rounds} alternating round(s) of ${t.seconds} s; medians. Each process registers an OpenTelemetry SDK before it starts (a MeterProvider with a periodic reader every 10 s; with traces, a BasicTracerProvider with a batch span processor and the AsyncLocalStorage context manager), all exporting to nowhere. Ratios are paired per round with the same app without an SDK, then the median. ${method(t.processes)} The SDK floor is the Express + bare hop recording what ours records on a healthy request (the two duration histograms with fixed attribute sets; with traces, one CLIENT span with its traceparent sent upstream): its extra CPU per request, against our CPU per request, is what any instrumentation with this SDK pays — ${pct(t.floor.metrics)} with metrics, ${pct(t.floor.both)} with traces too.\n\n` +
     mdTable(
-      ['proxy', 'req/s', 'p50', 'p99', 'CPU per request', 'req/s vs no SDK (paired)', 'CPU vs no SDK (paired)', 'extra CPU per request'],
+      ['proxy', 'req/s', 'p50', 'p99', 'CPU per request', 'req/s vs no SDK (paired)', 'CPU vs no SDK (paired)', 'extra CPU per request', 'non-2xx / errors'],
       SUBJECTS.map((s) => {
         const r = t.rows[s.name];
         const p = t.paired[s.name];
-        return [s.label, int(r.rps), ms(r.p50), ms(r.p99), `${fixed(r.cpu, 0)} µs`, p ? `${fixed(p.rps)}x` : '', p ? `${fixed(p.cpu)}x` : '', p ? `${fixed(p.extraCpu, 0)} µs` : ''];
+        return [s.label, int(r.rps), ms(r.p50), ms(r.p99), `${fixed(r.cpu, 0)} µs`, p ? `${fixed(p.rps)}x` : '', p ? `${fixed(p.cpu)}x` : '', p ? `${fixed(p.extraCpu, 0)} µs` : '', `${r.non2xx} / ${r.errors}`];
       }),
     ) +
     processTable(t)
