@@ -15,7 +15,7 @@ import http, { type ClientRequest, type IncomingMessage, type ServerResponse } f
 import https from 'node:https';
 import type { Readable } from 'node:stream';
 import { afterHandlers, beforeHandlers, guardWrites, strictLength } from './framing.js';
-import { outgoingOf, parseTarget } from './outgoing.js';
+import { outgoingOf } from './outgoing.js';
 
 /** What the upstream request reports to its attempt. */
 export interface AttemptListener {
@@ -48,7 +48,6 @@ export function sendAttempt(
   body: Readable | undefined,
   a: AttemptListener,
 ): void {
-  if (typeof options.target === 'string') options.target = parseTarget(options.target);
   // The proxy server's passes in their order, `send` standing in for http-proxy's own `stream`
   // (a pass a plugin added after it still runs after it); as in http-proxy, a pass that returns
   // true has handled the request, and a plugin that replaced `stream` sends it its own way.
