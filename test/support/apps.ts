@@ -49,6 +49,8 @@ export interface AppSpec {
   upgrade?: boolean;
   /** The server's `maxHeaderSize` (Node's default is 16 KiB). */
   maxHeaderSize?: number;
+  /** The server's `maxRequestsPerSocket` (Node's default, 0, is no limit). */
+  maxRequestsPerSocket?: number;
 }
 
 export interface MountedApp {
@@ -98,10 +100,11 @@ const ROUTINE_CLIENT_ERRORS: ReadonlySet<string> = new Set([
 export async function listen(
   handler: http.RequestListener,
   errors: unknown[] = [],
-  maxHeaderSize?: number,
+  limits: Pick<AppSpec, 'maxHeaderSize' | 'maxRequestsPerSocket'> = {},
   upgrades: ReadonlyArray<{ upgrade: (...args: never[]) => unknown }> = [],
 ): Promise<MountedApp> {
-  const server = http.createServer(maxHeaderSize === undefined ? {} : { maxHeaderSize }, handler);
+  const server = http.createServer(limits.maxHeaderSize === undefined ? {} : { maxHeaderSize: limits.maxHeaderSize }, handler);
+  if (limits.maxRequestsPerSocket !== undefined) server.maxRequestsPerSocket = limits.maxRequestsPerSocket;
   for (const p of upgrades) server.on('upgrade', p.upgrade as (...args: unknown[]) => void);
   const sockets = new Set<Socket>();
   server.on('connection', (s) => {
@@ -210,7 +213,7 @@ export function expressMount(pkg: 'express' | 'express4' = 'express', throwers?:
       if (err.headers) res.set(err.headers);
       res.status(err.status ?? 500).type('text/plain').send(`app handler: ${err.message}`);
     });
-    const mounted = await listen(app, errors, spec.maxHeaderSize, spec.upgrade ? proxies : []);
+    const mounted = await listen(app, errors, spec, spec.upgrade ? proxies : []);
     return { ...mounted, ...(gateway && { gateway }) };
   };
 }
@@ -273,7 +276,7 @@ export function koaMount(pkg: 'koa' | 'koa2' = 'koa', throwers?: Throwers): Moun
         throw rateLimited();
       }
     });
-    const mounted = await listen(app.callback(), errors, spec.maxHeaderSize, spec.upgrade ? proxies : []);
+    const mounted = await listen(app.callback(), errors, spec, spec.upgrade ? proxies : []);
     return { ...mounted, ...(gateway && { gateway }) };
   };
 }

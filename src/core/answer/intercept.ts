@@ -50,13 +50,13 @@ type Name = 'writeHead' | 'write' | 'end';
 const NAMES: readonly Name[] = ['writeHead', 'write', 'end'];
 
 /**
- * An upstream's answer relayed by a proxy, rather than a handler's own. Only asked for the
- * `extraStatuses` (429, 500), which are branded when a handler of this app produced them and
- * relayed as they are from an upstream (their bodies are the upstream API's, e.g. its rate-limit
- * details). http-proxy's response passes, which every proxied answer goes through, copy the
- * upstream's headers with a `Connection` header always set on HTTP/1 (its `setConnection`
- * pass); Express and Node leave that header to Node's own head writing, so a handler's answer
- * does not have one unless it set it itself.
+ * An upstream's answer relayed by another proxy (http-proxy-middleware's own, say), rather than
+ * a handler's own. Only asked for the `extraStatuses` (429, 500), which are branded when a
+ * handler of this app produced them and relayed as they are from an upstream (their bodies are
+ * the upstream API's, e.g. its rate-limit details). http-proxy's response passes copy the
+ * upstream's headers with a `Connection` header always set on HTTP/1 (its `setConnection` pass);
+ * Express and Node leave that header to Node's own head writing, so a handler's answer does not
+ * have one unless it set it itself. gatewayProxy() marks its own relayed answers (kHandled).
  */
 function relayedFromUpstream(res: Res): boolean {
   return res.hasHeader('connection');

@@ -10,30 +10,51 @@ import type { StaleCache } from './stale.js';
 
 /**
  * The upstream's `Connection` and `Keep-Alive` are about the gateway's connection to it (RFC 9110,
- * section 7.6.1), but http-proxy copies them to the client: an upstream's `close` would end the
- * client's keep-alive connection to the gateway, its `keep-alive` keep open a connection the
- * client had asked to close (Node honours the header it is given), and its `Keep-Alive: timeout=`
- * tell the client the upstream's idle limit. So after http-proxy's passes the client gets what
- * setConnection answers when the upstream sends neither. `proxyRes.headers` stays as it came:
- * Node's agent reads the upstream's Keep-Alive hint there to retire the socket in time.
+ * section 7.6.1), so they are not copied to the client, whose connection Node's server manages:
+ * it answers the client's own `Connection`, sends its `Keep-Alive: timeout=` hint, and says
+ * `close` on the last request `maxRequestsPerSocket` allows. http-proxy copies the upstream's
+ * and sets `Connection` itself otherwise (its `setConnection` pass), and any `Connection` set on
+ * the response overrides all of that: a client told keep-alive on a connection the server is
+ * about to end sends its next request there and gets Node's 503. `proxyRes.headers` stays as it
+ * came: Node's agent reads the upstream's Keep-Alive hint there to retire the socket in time. A
+ * `Connection: upgrade` offer stays, as in http-proxy.
  */
-function answerClientConnection(req: IncomingMessage, res: ServerResponse, proxyRes: IncomingMessage): void {
-  const { connection } = proxyRes.headers;
-  if (proxyRes.headers['keep-alive'] !== undefined) res.removeHeader('keep-alive');
-  if (connection === undefined || /\bupgrade\b/i.test(connection)) return;
-  if (req.httpVersion === '2.0') return void res.removeHeader('connection');
-  const own = req.headers.connection ?? (req.httpVersion === '1.0' ? 'close' : 'keep-alive');
-  if (own !== connection) res.setHeader('connection', own);
+function isHopByHop(name: string, value: unknown): boolean {
+  return (name === 'connection' && !/\bupgrade\b/i.test(String(value))) || name === 'keep-alive';
 }
 
-const RESPONSE_PASSES = [
-  webOutgoing.removeChunked,
-  webOutgoing.setConnection,
-  webOutgoing.setRedirectHostRewrite,
-  webOutgoing.writeHeaders,
-  answerClientConnection,
-  webOutgoing.writeStatusCode,
-];
+/** http-proxy's `writeHeaders` without its rewrites (none set): each header but the hop-by-hop ones. */
+function copyHeaders(res: ServerResponse, proxyRes: IncomingMessage): void {
+  const { headers } = proxyRes;
+  for (const key of Object.keys(headers)) {
+    const value = headers[key];
+    // `== null` as http-proxy: an on.proxyRes handler may have set a header to null.
+    if (value == null || isHopByHop(key, value)) continue;
+    res.setHeader(key.trim(), value);
+  }
+}
+
+/**
+ * http-proxy's `writeHeaders`, for its cookie and header-case options, shown the headers but the
+ * hop-by-hop ones: taking one off the response afterwards would not do, since a removed
+ * `Connection` makes Node send none at all.
+ */
+function rewriteHeaders(req: IncomingMessage, res: ServerResponse, proxyRes: IncomingMessage, options: Record<string, unknown>): void {
+  const headers: IncomingMessage['headers'] = {};
+  for (const key of Object.keys(proxyRes.headers)) if (!isHopByHop(key, proxyRes.headers[key])) headers[key] = proxyRes.headers[key];
+  // writeHeaders reads only these two of the upstream response.
+  const shown = { headers, rawHeaders: proxyRes.rawHeaders } as IncomingMessage;
+  webOutgoing.writeHeaders(req, res, shown, options);
+}
+
+/** http-proxy's response passes but `setConnection`, in their order. */
+function writeHead(req: IncomingMessage, res: ServerResponse, proxyRes: IncomingMessage, options: Record<string, unknown>): void {
+  webOutgoing.removeChunked(req, res, proxyRes, options);
+  webOutgoing.setRedirectHostRewrite(req, res, proxyRes, options);
+  if (options.cookieDomainRewrite === undefined && options.cookiePathRewrite === undefined && !options.preserveHeaderKeyCase) copyHeaders(res, proxyRes);
+  else rewriteHeaders(req, res, proxyRes, options);
+  webOutgoing.writeStatusCode(req, res, proxyRes, options);
+}
 
 /** Up to this many bytes, an upstream answer that arrived whole goes out in one write. */
 const WHOLE_BODY_MAX = 64 * 1024;
@@ -69,7 +90,7 @@ export function writeUpstreamAnswer(
   ctx: Setting,
   extraHeaders?: Record<string, string | undefined>,
 ): IncomingMessage | undefined {
-  for (const pass of RESPONSE_PASSES) pass(req, res, proxyRes, options);
+  writeHead(req, res, proxyRes, options);
   if (extraHeaders) applyHeaders(res, extraHeaders);
   if (proxyRes.complete && proxyRes.readableLength <= WHOLE_BODY_MAX && proxyRes.readableFlowing !== true && noReader(proxyRes)) {
     // The whole answer is here already (most small ones are, by the time the attempt settles)

@@ -15,7 +15,6 @@ import { bodySource, type BodySource } from './body.js';
 import { pathOf, type EngineContext, type ExchangeHooks } from './context.js';
 import { OPEN } from './circuit.js';
 import { isReplayable, type NormalizedRetryPolicy } from '../options.js';
-import { isGatewayStatus } from '../decide/classify.js';
 import { kHandled, type RequestFacts } from '../answer/respond.js';
 import { upstreamAnswer } from '../answer/status.js';
 import { dropUnused, writeUpstreamAnswer } from './deliver.js';
@@ -250,9 +249,10 @@ export class Exchange implements AttemptHost, RetryingRequest {
     // A user's on.proxyRes that threw destroyed it (proxy.ts): nothing of it has gone out yet.
     if (proxyRes.errored instanceof HandlerError) return this.skip(proxyRes.errored);
     this.started = true;
-    // Only a gateway status let through (keepUpstreamBody) needs the interceptor told to keep off;
-    // marking every response would add a property to each one on the hot path.
-    if (isGatewayStatus(proxyRes.statusCode ?? 0)) res[kHandled] = true;
+    // The interceptor keeps off an upstream's answer: a gateway status let through
+    // (keepUpstreamBody) and the upstream API's own `extraStatuses` go as they are. Only those are
+    // marked; a property on every response would cost the hot path.
+    if (this.hooks.responder.brands(proxyRes.statusCode ?? 0)) res[kHandled] = true;
     this.hooks.start();
     // The user's own on.proxyRes writes the answer: let the body go to what it set up (a
     // responseInterceptor's 'data' listener), or drain it if nothing did.

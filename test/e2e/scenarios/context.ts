@@ -23,9 +23,9 @@ export function scenarioContext(fx: GatewayFixture): ScenarioContext {
   return {
     fx,
     k: fx.key,
-    gateway(spec = {}) {
-      const proxies = spec.proxies ?? [{ prefix: '/', options: { target: fx.kit.url, ...spec.proxy } }];
-      return fx.mount({ proxies, ...(spec.errors !== undefined && { errors: spec.errors }), ...(spec.parseJson && { parseJson: true }) });
+    gateway({ proxy, ...spec } = {}) {
+      const proxies = spec.proxies ?? [{ prefix: '/', options: { target: fx.kit.url, ...proxy } }];
+      return fx.mount({ ...spec, proxies });
     },
   };
 }

@@ -1,6 +1,6 @@
 /** A healthy upstream: answers stream through untouched, pooled connections are reused, the request reaches the upstream as the client sent it. */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { responseInterceptor } from 'http-proxy-middleware';
 import { describe, expect, it } from 'vitest';
@@ -69,21 +69,52 @@ export function describeHealthyUpstream({ fx, k, gateway }: ScenarioContext): vo
       }
     });
 
-    it("answers the client's Connection, not the upstream's", async () => {
+    it.each([
+      ['', {}],
+      [' (cookie and header-case options: http-proxy\'s writeHeaders)', { cookieDomainRewrite: 'example.test', preserveHeaderKeyCase: true }],
+    ])("answers the client's Connection, not the upstream's%s", async (_label, extra) => {
       const upstream = http.createServer((req, res) => {
-        res.writeHead(200, { connection: 'close', 'keep-alive': 'timeout=77', 'content-length': 2 }).end('ok');
+        res.writeHead(200, { Connection: 'close', 'Keep-Alive': 'timeout=77', 'content-length': 2 }).end('ok');
       });
       await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
       try {
-        const url = await gateway({ proxy: { target: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}` } });
+        const url = await gateway({ proxy: { target: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`, ...extra } });
         const kept = await send(`${url}/`, { headers: { connection: 'keep-alive' } });
         expect([kept.status, kept.body, kept.headers.connection]).toEqual([200, 'ok', 'keep-alive']);
-        expect(kept.headers['keep-alive']).not.toBe('timeout=77');
+        expect(kept.headers['keep-alive']).toBe('timeout=5');
         const closed = await send(`${url}/`, { headers: { connection: 'close' } });
         expect([closed.status, closed.body, closed.headers.connection]).toEqual([200, 'ok', 'close']);
       } finally {
         upstream.closeAllConnections();
         await new Promise((r) => upstream.close(r));
+      }
+    });
+
+    it("leaves the client connection's Connection and Keep-Alive to the server: its keep-alive hint, its maxRequestsPerSocket", async () => {
+      // The server closes a connection after two requests. Node says so in the second answer
+      // (Connection: close) unless a Connection header was set on the response; a client told
+      // keep-alive sends a third request on that connection, and Node answers it 503 itself.
+      const url = await gateway({ maxRequestsPerSocket: 2 });
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      try {
+        const answers = [];
+        for (let i = 0; i < 3; i++) answers.push(await send(`${url}/ok?size=10`, { agent, headers: { connection: 'keep-alive' } }));
+        expect(answers.map((a) => a.status)).toEqual([200, 200, 200]);
+        expect(answers.map((a) => a.headers.connection)).toEqual(['keep-alive', 'close', 'keep-alive']);
+        // The server's idle limit, which a pooling client needs to retire a connection before
+        // the server does (Node's keepAliveTimeout: 5 s by default).
+        expect(answers[0]!.headers['keep-alive']).toBe('timeout=5, max=2');
+        // An HTTP/1.0 client that asked for no keep-alive: the server closes after the answer.
+        const raw = await new Promise<string>((resolve, reject) => {
+          const socket = net.connect(Number(new URL(url).port), '127.0.0.1', () => socket.write('GET /ok?size=10 HTTP/1.0\r\nHost: gateway.test\r\n\r\n'));
+          let got = '';
+          socket.setEncoding('latin1').on('data', (c: string) => (got += c)).on('close', () => resolve(got)).on('error', reject);
+        });
+        expect(raw).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+        expect(raw).toMatch(/\r\nConnection: close\r\n/i);
+        expect(raw.endsWith('x'.repeat(10))).toBe(true);
+      } finally {
+        agent.destroy();
       }
     });
 
