@@ -323,42 +323,49 @@ async function growth(proxies) {
  * What balancing costs on the healthy path: ours with `targets` over two ports of the one
  * upstream process against ours with one `target`, so both have the same upstream capacity and
  * the difference is the per-attempt pick (power of two choices) and per-target bookkeeping.
+ * Each runs in `P.processes` processes, interleaved, as the healthy path's groups do: a difference
+ * this small is well inside what two processes of the same code differ by.
  */
 async function twoTargets(upstream) {
-  const [one, two] = await Promise.all([
-    startProxy('ours-express', upstream.url, undefined, { name: 'ours-express (one target)' }),
-    startProxy('ours-express', upstream.url, { targets: [upstream.url, upstream.url2] }, { name: 'ours-express (two targets)' }),
-  ]);
-  const subjects = [
-    { key: 'one', label: 'gateway-errors on Express 5, one `target`', url: `${one.url}/ok` },
-    { key: 'two', label: 'gateway-errors on Express 5, `targets` of two (two ports, one upstream process)', url: `${two.url}/ok` },
+  const kinds = [
+    { key: 'one', label: 'gateway-errors on Express 5, one `target`', extra: undefined },
+    { key: 'two', label: 'gateway-errors on Express 5, `targets` of two (two ports, one upstream process)', extra: { targets: [upstream.url, upstream.url2] } },
   ];
-  for (const s of subjects) {
+  const instances = Array.from({ length: P.processes }, (_, k) => kinds.map((s) => ({ ...s, k }))).flat();
+  const children = await Promise.all(instances.map((s) => startProxy('ours-express', upstream.url, s.extra, { name: `ours-express (${s.key} target${s.key === 'one' ? '' : 's'})#${s.k + 1}` })));
+  instances.forEach((s, i) => Object.assign(s, { child: children[i], url: `${children[i].url}/ok` }));
+  for (const s of instances) {
     const r = await get(s.url);
-    if (r.status !== 200) throw new Error(`${s.key}: expected 200, got ${r.status}`);
+    if (r.status !== 200) throw new Error(`${s.key}#${s.k + 1}: expected 200, got ${r.status}`);
   }
-  const ratios = [];
-  const runs = await alternate(subjects, {
+  const byInstance = await alternate(instances, {
     rounds: P.rounds,
     warm: async (s) => void (await load({ url: s.url, connections: CONNECTIONS, seconds: P.warm })),
     measure: async (s, round) => {
-      const r = await load({ url: s.url, connections: CONNECTIONS, seconds: P.seconds });
-      progress(`targets round ${round + 1} ${s.key}: ${int(r.rps)} req/s`);
-      (ratios[round] ??= {})[s.key] = r.rps;
+      const r = await loadThrough(s.child, { url: s.url, connections: CONNECTIONS, seconds: P.seconds });
+      progress(`targets round ${round + 1} ${s.key}#${s.k + 1}: ${int(r.rps)} req/s, ${int(r.cpu)} µs CPU per request`);
       return r;
     },
   });
-  await closeAll([one, two]);
-  const rows = Object.fromEntries([...runs].map(([s, r]) => [s.key, summarize(r)]));
-  const paired = median(ratios.filter((x) => x.one && x.two).map((x) => x.two / x.one));
-  results.scenarios.targets = { rows, paired };
+  await closeAll(children);
+  // A round's figure per subject: the mean over its processes (combine), then paired per round.
+  const runs = Object.fromEntries(
+    kinds.map((s) => {
+      const each = instances.filter((i) => i.key === s.key).map((i) => byInstance.get(i));
+      return [s.key, each[0].map((_, round) => combine(each.map((rs) => rs[round])))];
+    }),
+  );
+  const rows = Object.fromEntries(kinds.map((s) => [s.key, summarize(runs[s.key])]));
+  const paired = median(runs.two.map((r, i) => r.rps / runs.one[i].rps));
+  const pairedCpu = median(runs.two.map((r, i) => r.cpu / runs.one[i].cpu));
+  results.scenarios.targets = { rows, paired, pairedCpu, processes: P.processes };
   section(
     '7. Two targets against one',
-    `GET /ok (1 KiB), ${CONNECTIONS} connections, ${P.rounds} alternating round(s) of ${P.seconds} s after ${P.warm} s of warm-up; medians. Both point at the same upstream process (two ports), so the difference is the pick and the per-target bookkeeping. Paired ratio (two / one, per round, then the median): ${fixed(paired)}x.\n\n` +
+    `GET /ok (1 KiB), ${CONNECTIONS} connections, ${P.rounds} alternating round(s) of ${P.seconds} s after ${P.warm} s of warm-up, each subject in ${P.processes} process(es) (a round's figure is their mean); medians. Both point at the same upstream process (two ports), so the difference is the pick and the per-target bookkeeping. Paired ratio (two / one, per round, then the median): ${fixed(paired)}x req/s, ${fixed(pairedCpu)}x CPU per request.\n\n` +
       mdTable(
-        ['subject', 'req/s', 'p50', 'p99', 'vs one target'],
-        subjects.map((s) => [s.label, int(rows[s.key].rps), ms(rows[s.key].p50), ms(rows[s.key].p99), ratio(rows[s.key].rps, rows.one.rps)]),
-        ['l', 'r', 'r', 'r', 'r'],
+        ['subject', 'req/s', 'p50', 'p99', 'proxy CPU per request', 'vs one target'],
+        kinds.map((s) => [s.label, int(rows[s.key].rps), ms(rows[s.key].p50), ms(rows[s.key].p99), `${int(rows[s.key].cpu)} µs`, ratio(rows[s.key].rps, rows.one.rps)]),
+        ['l', 'r', 'r', 'r', 'r', 'r'],
       ),
   );
 }
