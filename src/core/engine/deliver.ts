@@ -12,15 +12,17 @@ import type { StaleCache } from './stale.js';
  * The upstream's `Connection` and `Keep-Alive` are about the gateway's connection to it (RFC 9110,
  * section 7.6.1), so they are not copied to the client, whose connection Node's server manages:
  * it answers the client's own `Connection`, sends its `Keep-Alive: timeout=` hint, and says
- * `close` on the last request `maxRequestsPerSocket` allows. http-proxy copies the upstream's
- * and sets `Connection` itself otherwise (its `setConnection` pass), and any `Connection` set on
- * the response overrides all of that: a client told keep-alive on a connection the server is
- * about to end sends its next request there and gets Node's 503. `proxyRes.headers` stays as it
- * came: Node's agent reads the upstream's Keep-Alive hint there to retire the socket in time. A
- * `Connection: upgrade` offer stays, as in http-proxy.
+ * `close` on the last request `maxRequestsPerSocket` allows, as nginx writes its own. http-proxy
+ * copies the upstream's and sets `Connection` itself otherwise (its `setConnection` pass), and
+ * any `Connection` set on the response overrides all of that: a client told keep-alive on a
+ * connection the server is about to end sends its next request there and gets Node's 503, and
+ * an upstream's `Connection: Upgrade, Keep-Alive` (Apache's h2c offer on every answer) would keep
+ * an HTTP/1.0 client's connection open. An `Upgrade` field stays, as any other: a 426 names the
+ * protocol it requires there. `proxyRes.headers` stays as it came: Node's agent reads the
+ * upstream's Keep-Alive hint there to retire the socket in time.
  */
-function isHopByHop(name: string, value: unknown): boolean {
-  return (name === 'connection' && !/\bupgrade\b/i.test(String(value))) || name === 'keep-alive';
+function isHopByHop(name: string): boolean {
+  return name === 'connection' || name === 'keep-alive';
 }
 
 /** http-proxy's `writeHeaders` without its rewrites (none set): each header but the hop-by-hop ones. */
@@ -29,7 +31,7 @@ function copyHeaders(res: ServerResponse, proxyRes: IncomingMessage): void {
   for (const key of Object.keys(headers)) {
     const value = headers[key];
     // `== null` as http-proxy: an on.proxyRes handler may have set a header to null.
-    if (value == null || isHopByHop(key, value)) continue;
+    if (value == null || isHopByHop(key)) continue;
     res.setHeader(key.trim(), value);
   }
 }
@@ -41,7 +43,7 @@ function copyHeaders(res: ServerResponse, proxyRes: IncomingMessage): void {
  */
 function rewriteHeaders(req: IncomingMessage, res: ServerResponse, proxyRes: IncomingMessage, options: Record<string, unknown>): void {
   const headers: IncomingMessage['headers'] = {};
-  for (const key of Object.keys(proxyRes.headers)) if (!isHopByHop(key, proxyRes.headers[key])) headers[key] = proxyRes.headers[key];
+  for (const key of Object.keys(proxyRes.headers)) if (!isHopByHop(key)) headers[key] = proxyRes.headers[key];
   // writeHeaders reads only these two of the upstream response.
   const shown = { headers, rawHeaders: proxyRes.rawHeaders } as IncomingMessage;
   webOutgoing.writeHeaders(req, res, shown, options);

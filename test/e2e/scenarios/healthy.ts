@@ -118,6 +118,32 @@ export function describeHealthyUpstream({ fx, k, gateway }: ScenarioContext): vo
       }
     });
 
+    it("keeps an upstream's Upgrade offer but not its Connection: an HTTP/1.0 client's connection still closes", async () => {
+      // Apache with `Protocols h2 h2c http/1.1` offers h2c on every HTTP/1.1 answer.
+      const upstream = http.createServer((req, res) => {
+        res.writeHead(200, { upgrade: 'h2,h2c', connection: 'Upgrade, Keep-Alive', 'content-length': 2 }).end('ok');
+      });
+      await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+      try {
+        const url = await gateway({ proxy: { target: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}` } });
+        const kept = await send(`${url}/`, { headers: { connection: 'keep-alive' } });
+        expect([kept.status, kept.body, kept.headers.upgrade, kept.headers.connection, kept.headers['keep-alive']]).toEqual([200, 'ok', 'h2,h2c', 'keep-alive', 'timeout=5']);
+        const startedAt = Date.now();
+        const raw = await new Promise<string>((resolve, reject) => {
+          const socket = net.connect(Number(new URL(url).port), '127.0.0.1', () => socket.write('GET / HTTP/1.0\r\nHost: gateway.test\r\n\r\n'));
+          let got = '';
+          socket.setEncoding('latin1').on('data', (c: string) => (got += c)).on('close', () => resolve(got)).on('error', reject);
+        });
+        expect(raw).toMatch(/\r\nConnection: close\r\n/i);
+        expect(raw.endsWith('\r\n\r\nok')).toBe(true);
+        // Closed after the answer, not at the server's 5 s keep-alive timeout.
+        expect(Date.now() - startedAt).toBeLessThan(4000);
+      } finally {
+        upstream.closeAllConnections();
+        await new Promise((r) => upstream.close(r));
+      }
+    });
+
     it("gives an on.proxyRes handler that reads the body the same bytes the client gets", async () => {
       const seen = new Map<string, Buffer[]>();
       const url = await gateway({
