@@ -97,6 +97,20 @@ function describeExtraStatuses({ name, mount }: Adapter): void {
       expect([r503.status, r503.headers['proxy-status']]).toEqual([503, 'gateway-errors; received-status=503']);
     });
 
+    it("answers a proxy's failure to write an upstream's 429 head as it answers the same failure for a 200", async () => {
+      // An on.proxyRes handler puts a header on the upstream answer that Node refuses to send:
+      // the request goes to the framework's error handling before a byte of it went out.
+      const url = await fx.mount({
+        errors: { extraStatuses: [429, 500] },
+        proxies: [{ prefix: '/status', options: { target: fx.kit.url, retry: false, on: { proxyRes: (proxyRes: { headers: Record<string, string> }) => (proxyRes.headers['x-bad name'] = 'v') } } }],
+      });
+      const ok = await send(`${url}/status/200?key=${fx.key()}`, { headers: JSON_ACCEPT });
+      const limited = await send(`${url}/status/429?key=${fx.key()}`, { headers: JSON_ACCEPT });
+      expect(ok.status).toBe(500);
+      expect([limited.status, limited.headers['content-type'], limited.headers['x-request-id'] !== undefined]).toEqual([ok.status, ok.headers['content-type'], ok.headers['x-request-id'] !== undefined]);
+      expect(limited.body).not.toContain('x-bad name');
+    });
+
     it('renders 429.eta from the templates directory', async () => {
       const dir = mkdtempSync(join(tmpdir(), 'ge-429-'));
       try {

@@ -282,8 +282,12 @@ export class Exchange implements AttemptHost, RetryingRequest {
 
   /** Not ours after all: hand the request back to the framework. */
   skip(err?: unknown): void {
-    this.res.off('close', this.onClose);
-    if (err !== undefined) this.obs?.skipped(this.res);
+    const { res } = this;
+    res.off('close', this.onClose);
+    // An answer of ours that was marked but did not go out (its head threw): the framework's
+    // answer is judged as any other.
+    if (res[kHandled] === true && !res.headersSent) res[kHandled] = false;
+    if (err !== undefined) this.obs?.skipped(res);
     this.release();
     this.hooks.skip(err);
   }
