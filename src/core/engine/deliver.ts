@@ -50,7 +50,7 @@ function rewriteHeaders(req: IncomingMessage, res: ServerResponse, proxyRes: Inc
 }
 
 /** http-proxy's response passes but `setConnection`, in their order. */
-function writeHead(req: IncomingMessage, res: ServerResponse, proxyRes: IncomingMessage, options: Record<string, unknown>): void {
+function responsePasses(req: IncomingMessage, res: ServerResponse, proxyRes: IncomingMessage, options: Record<string, unknown>): void {
   webOutgoing.removeChunked(req, res, proxyRes, options);
   webOutgoing.setRedirectHostRewrite(req, res, proxyRes, options);
   if (options.cookieDomainRewrite === undefined && options.cookiePathRewrite === undefined && !options.preserveHeaderKeyCase) copyHeaders(res, proxyRes);
@@ -92,7 +92,7 @@ export function writeUpstreamAnswer(
   ctx: Setting,
   extraHeaders?: Record<string, string | undefined>,
 ): IncomingMessage | undefined {
-  writeHead(req, res, proxyRes, options);
+  responsePasses(req, res, proxyRes, options);
   if (extraHeaders) applyHeaders(res, extraHeaders);
   if (proxyRes.complete && proxyRes.readableLength <= WHOLE_BODY_MAX && proxyRes.readableFlowing !== true && noReader(proxyRes)) {
     // The whole answer is here already (most small ones are, by the time the attempt settles)
