@@ -10,6 +10,7 @@
  * 20 ms; { id, cmd: 'rss-stop' } -> { id, baseline, peak, heap, majorGCs, minorGCs }: bytes, the
  * live JS heap at the baseline, and the collections V8 ran in between. { cmd: 'exit' } exits
  * (which also writes a --cpu-prof profile). { id, cmd: 'cpu' } -> { id, us }: CPU time used so far.
+ * { id, cmd: 'otel-off' | 'otel-on' } -> { id, on }: switch the BENCH_OTEL SDK off and on again.
  *
  * BENCH_APP_HEAP_MIB=N: before the server starts, the process builds about N MiB of live objects
  * and keeps them, standing in for what a real app holds (routes, config, caches, its other
@@ -32,6 +33,14 @@ const [kind, target, extraJson] = process.argv.slice(2);
  * subject gets it; only ours records. BENCH_OTEL=events: no SDK, a no-op subscriber to ours's
  * request-end and attempt-end channels instead.
  */
+/**
+ * The SDK registerOtel() registered, switched off and on again over IPC ('otel-off', 'otel-on'),
+ * so that scenario 9 measures one process with and without it: two processes of the same code
+ * differ by more than what recording costs. Off unregisters the providers from the API (ours
+ * then records nothing, as with none registered) and stops the floor's recording (`on`).
+ */
+const otel = { on: false, enable() {}, disable() {} };
+
 async function registerOtel(what) {
   if (what === 'events') {
     // No SDK: a no-op subscriber to the request-end and attempt-end channels, so ours observes
@@ -42,19 +51,41 @@ async function registerOtel(what) {
   }
   const api = require('@opentelemetry/api');
   const nowhere = { export: (_items, done) => done({ code: 0 }), shutdown: async () => {}, forceFlush: async () => {} };
+  let meterProvider;
   if (what === 'metrics' || what === 'both') {
     const { MeterProvider, PeriodicExportingMetricReader } = require('@opentelemetry/sdk-metrics');
     const reader = new PeriodicExportingMetricReader({ exporter: nowhere, exportIntervalMillis: 10_000 });
-    api.metrics.setGlobalMeterProvider(new MeterProvider({ readers: [reader] }));
+    meterProvider = new MeterProvider({ readers: [reader] });
   }
+  let traces;
   if (what === 'traces' || what === 'both') {
     const { BasicTracerProvider, BatchSpanProcessor } = require('@opentelemetry/sdk-trace-base');
     const { AsyncLocalStorageContextManager } = require('@opentelemetry/context-async-hooks');
     const { W3CTraceContextPropagator } = require('@opentelemetry/core');
-    api.context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-    api.propagation.setGlobalPropagator(new W3CTraceContextPropagator());
-    api.trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(nowhere)] }));
+    traces = {
+      contextManager: new AsyncLocalStorageContextManager(),
+      propagator: new W3CTraceContextPropagator(),
+      provider: new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(nowhere)] }),
+    };
   }
+  otel.enable = () => {
+    if (meterProvider) api.metrics.setGlobalMeterProvider(meterProvider);
+    if (traces) {
+      api.context.setGlobalContextManager(traces.contextManager.enable());
+      api.propagation.setGlobalPropagator(traces.propagator);
+      api.trace.setGlobalTracerProvider(traces.provider);
+    }
+    otel.on = true;
+  };
+  otel.disable = () => {
+    // context.disable() also disables the context manager: enable() enables it again.
+    api.metrics.disable();
+    api.trace.disable();
+    api.propagation.disable();
+    api.context.disable();
+    otel.on = false;
+  };
+  otel.enable();
 }
 if (process.env.BENCH_OTEL) await registerOtel(process.env.BENCH_OTEL);
 const extra = extraJson ? JSON.parse(extraJson) : {};
@@ -106,6 +137,7 @@ function bareRecording() {
   const spanAttrs = Object.freeze({ 'server.address': place['server.address'], 'server.port': place['server.port'], 'http.request.method': 'GET' });
   const setter = { set: (headers, key, value) => (headers[key] = value) };
   return (req, res) => {
+    if (!otel.on) return hop(req, res);
     const start = performance.now();
     if (tracer !== undefined) {
       const parent = api.context.active();
@@ -288,6 +320,10 @@ process.on('message', (m) => {
   } else if (m.cmd === 'cpu') {
     const u = process.cpuUsage();
     process.send({ id: m.id, us: u.user + u.system });
+  } else if (m.cmd === 'otel-on' || m.cmd === 'otel-off') {
+    if (m.cmd === 'otel-on') otel.enable();
+    else otel.disable();
+    process.send({ id: m.id, on: otel.on });
   } else if (m.cmd === 'exit') process.exit(0);
 });
 process.on('disconnect', () => process.exit(0));

@@ -39,8 +39,9 @@ interface Paired {
   cpu: number;
 }
 interface Telemetry {
-  rows: Record<string, Row>;
-  processRows: Record<string, Row[]>;
+  /** Without the SDK and with it, in the same processes. */
+  rows: Record<string, { off: Row; on: Row }>;
+  processRows: Record<string, Array<{ off: Row; on: Row; extraCpu: number }>>;
   processes: number;
   paired: Record<string, { rps: number; cpu: number; extraCpu: number }>;
   floor: { metrics: number; both: number };
@@ -93,7 +94,7 @@ describe('bench harness (smoke run)', () => {
     expect(svg.match(/fill="#d9480f"/g)).toHaveLength(2); // ours highlighted
   }, 120_000);
 
-  it('measures ours with and without an OpenTelemetry SDK, and the SDK floor, paired (scenario 9)', async () => {
+  it('measures ours and the SDK floor with and without an OpenTelemetry SDK in the same processes, paired (scenario 9)', async () => {
     const dir = join(out, 'telemetry');
     const json = join(dir, 'results.json');
     // Two processes per subject, as in a full run (the smoke profile has one): the figures are
@@ -108,39 +109,35 @@ describe('bench harness (smoke run)', () => {
     });
     const t = (JSON.parse(readFileSync(json, 'utf8')) as { scenarios: { telemetry: Telemetry }; targets: Results['targets'] });
     const { rows, processRows, processes, paired, floor } = t.scenarios.telemetry;
-    expect(Object.keys(rows).sort()).toEqual([
-      'express-bare',
-      'express-bare-recording~both',
-      'express-bare-recording~metrics',
-      'koa-bare',
-      'koa-bare-recording~metrics',
-      'ours-express',
-      'ours-express~both',
-      'ours-express~metrics',
-      'ours-koa',
-      'ours-koa~metrics',
-    ]);
-    for (const [name, row] of Object.entries(rows)) {
-      expect(row.total, `${name} answers`).toBeGreaterThan(0);
-      expect(row.non2xx + row.errors, `${name} non-2xx and errors`).toBe(0);
+    const names = ['express-bare-recording~both', 'express-bare-recording~metrics', 'koa-bare-recording~metrics', 'ours-express~both', 'ours-express~metrics', 'ours-koa~metrics'];
+    expect(Object.keys(rows).sort()).toEqual(names);
+    for (const [name, { off, on }] of Object.entries(rows)) {
+      for (const [state, row] of [['without', off], ['with', on]] as const) {
+        expect(row.total, `${name} ${state} the SDK: answers`).toBeGreaterThan(0);
+        expect(row.non2xx + row.errors, `${name} ${state} the SDK: non-2xx and errors`).toBe(0);
+      }
     }
-    // Every subject ran in both processes, and its round figures add up their answers.
+    // Every subject ran in both processes, each measured without and with its SDK, and the
+    // round figures add up the processes' answers.
     expect(processes).toBe(2);
-    expect(Object.keys(processRows).sort()).toEqual(Object.keys(rows).sort());
+    expect(Object.keys(processRows).sort()).toEqual(names);
     for (const [name, each] of Object.entries(processRows)) {
       expect(each, name).toHaveLength(2);
-      for (const r of each) expect(r.total, `${name}: each process answers`).toBeGreaterThan(0);
-      expect(each[0]!.total + each[1]!.total, `${name}: answers over its processes`).toBe(rows[name]!.total);
+      for (const state of ['off', 'on'] as const) {
+        for (const r of each) expect(r[state].total, `${name}: each process answers (SDK ${state})`).toBeGreaterThan(0);
+        expect(each[0]![state].total + each[1]![state].total, `${name}: answers over its processes (SDK ${state})`).toBe(rows[name]![state].total);
+      }
     }
-    expect(Object.keys(paired).sort()).toEqual(['express-bare-recording~both', 'express-bare-recording~metrics', 'koa-bare-recording~metrics', 'ours-express~both', 'ours-express~metrics', 'ours-koa~metrics']);
+    expect(Object.keys(paired).sort()).toEqual(names);
     for (const [name, p] of Object.entries(paired)) {
       for (const v of [p.rps, p.cpu]) expect(Number.isFinite(v) && v > 0, `${name}: ${JSON.stringify(p)}`).toBe(true);
+      expect(Number.isFinite(p.extraCpu), `${name}: ${JSON.stringify(p)}`).toBe(true);
     }
     expect(Number.isFinite(floor.metrics) && Number.isFinite(floor.both)).toBe(true);
     expect(t.targets.map((x) => x.target).filter((x) => x.startsWith('Telemetry:'))).toHaveLength(4);
     const md = readFileSync(join(dir, 'RESULTS.md'), 'utf8');
     expect(md).toContain('## 9. With an OpenTelemetry SDK registered');
     expect(md).toContain('Each subject runs in 2 processes');
-    expect(md).toContain('process 2: req/s, CPU per request');
+    expect(md).toContain('process 2: CPU per request without → with, extra (paired)');
   }, 120_000);
 });
