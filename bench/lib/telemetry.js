@@ -6,7 +6,7 @@
  * Each subject is measured with its SDK and without it in the same process, switched off and on
  * again between the two runs of a round (servers/proxy.js, 'otel-off' / 'otel-on'): two
  * processes of the same code differ by more than what recording costs, so a subject paired with
- * another process (as this scenario once was) read its cost through that spread. Ours with a
+ * another process would read its cost through that spread. Ours with a
  * MeterProvider, and with a MeterProvider and a TracerProvider; and the SDK's own floor: the
  * Express + bare hop recording the same two duration histograms (and, with traces, one span per
  * request) with attribute sets made once. The floor's extra CPU per request, set against our CPU
