@@ -61,8 +61,12 @@ export function sendAttempt(
  * The client's `Connection`, `Keep-Alive` and `Proxy-Connection` headers are about its own
  * connection to us (RFC 9110, section 7.6.1) and are not forwarded. http-proxy forwards them
  * (http-party/node-http-proxy#446): a client's `Connection: close` (nginx sends it by default, as
- * HTTP/1.0 clients do) then closes the pooled upstream connection after every request. An
- * upgrade's `Connection: upgrade` stays, and so does whatever the user's `headers` option sets.
+ * HTTP/1.0 clients do) then closes the pooled upstream connection after every request. That
+ * holds for a `Connection` that names `upgrade` too: a request sent from here is a plain one (Node
+ * hands a real upgrade to the server's 'upgrade' event, which upgrade.ts serves), so an upgrade
+ * the client offers on it (h2c) is not passed on, and the upstream, which then sees an `Upgrade`
+ * without the connection option, ignores it (RFC 9110, section 7.8). What the user's `headers`
+ * option sets stays.
  * The fields a client names in `Connection` are left alone, as Envoy and YARP do: removing them
  * would let a client strip what the gateway adds, such as X-Forwarded-For. `get` and `remove`
  * reach the outgoing headers here (send), or the upstream request on the web() path (through-web.ts).
@@ -74,7 +78,7 @@ export function dropHopByHop(
   own: object | undefined,
 ): void {
   const connection = client.connection;
-  if (connection !== undefined && get('connection') === connection && !/\bupgrade\b/i.test(connection) && !hasHeader(own, 'connection')) {
+  if (connection !== undefined && get('connection') === connection && !hasHeader(own, 'connection')) {
     remove('connection');
   }
   for (const name of ['keep-alive', 'proxy-connection']) {

@@ -71,6 +71,39 @@ export function describeHealthyUpstream({ fx, k, gateway }: ScenarioContext): vo
 
     it.each([
       ['', {}],
+      [' (followRedirects: through http-proxy\'s web())', { followRedirects: true }],
+    ])("keeps the pooled upstream connection when a client's Connection names upgrade, with or without an Upgrade%s", async (_label, extra) => {
+      // A request that reaches the proxy as a plain one (Node took no upgrade for it) is sent as
+      // a plain one: a client's `Connection: close, upgrade` must not close the pooled upstream
+      // connection, and an h2c offer must not switch the upstream's protocol under it.
+      let connections = 0;
+      const seen: unknown[] = [];
+      const upstream = http.createServer((req, res) => {
+        seen.push(req.headers.connection);
+        res.writeHead(200, { 'content-length': 5 }).end('small');
+      });
+      upstream.on('connection', () => connections++);
+      await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+      try {
+        const url = await gateway({ proxy: { ...extra, target: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}` } });
+        const offers: Record<string, string>[] = [
+          { connection: 'close, upgrade' },
+          { connection: 'keep-alive, x-upgrade, close' },
+          { connection: 'Upgrade, HTTP2-Settings, close', upgrade: 'h2c', 'http2-settings': 'AAMAAABkAAQCAAAAAAIAAAAA' },
+        ];
+        for (let i = 0; i < 3; i++) {
+          for (const headers of offers) expect((await send(`${url}/`, { headers })).body).toBe('small');
+        }
+        expect(seen.filter((v) => v !== undefined && v !== 'keep-alive')).toEqual([]);
+        expect(connections).toBe(1);
+      } finally {
+        upstream.closeAllConnections();
+        await new Promise((r) => upstream.close(r));
+      }
+    });
+
+    it.each([
+      ['', {}],
       [' (cookie and header-case options: http-proxy\'s writeHeaders)', { cookieDomainRewrite: 'example.test', preserveHeaderKeyCase: true }],
     ])("answers the client's Connection, not the upstream's%s", async (_label, extra) => {
       const upstream = http.createServer((req, res) => {
