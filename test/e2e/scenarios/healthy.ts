@@ -7,6 +7,32 @@ import { describe, expect, it } from 'vitest';
 import { send } from '../../support/client.js';
 import type { ScenarioContext } from './context.js';
 
+/**
+ * A test's own upstream on 127.0.0.1, for what the fault kit does not answer: `run` gets its URL
+ * and the connections it has taken so far; it is closed afterwards, whatever `run` does.
+ */
+async function withUpstream(handler: http.RequestListener, run: (target: string, connections: () => number) => Promise<void>): Promise<void> {
+  let connections = 0;
+  const upstream = http.createServer(handler);
+  upstream.on('connection', () => connections++);
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+  try {
+    await run(`http://127.0.0.1:${(upstream.address() as AddressInfo).port}`, () => connections);
+  } finally {
+    upstream.closeAllConnections();
+    await new Promise((r) => upstream.close(r));
+  }
+}
+
+/** One HTTP/1.0 request without keep-alive on a raw connection, read until the server closes it. */
+function http10(url: string, path: string): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const socket = net.connect(Number(new URL(url).port), '127.0.0.1', () => socket.write(`GET ${path} HTTP/1.0\r\nHost: gateway.test\r\n\r\n`));
+    let got = '';
+    socket.setEncoding('latin1').on('data', (c: string) => (got += c)).on('close', () => resolve(got)).on('error', reject);
+  });
+}
+
 export function describeHealthyUpstream({ fx, k, gateway }: ScenarioContext): void {
   describe('healthy upstream', () => {
     it('streams a 200 through untouched, in one attempt', async () => {
@@ -32,9 +58,8 @@ export function describeHealthyUpstream({ fx, k, gateway }: ScenarioContext): vo
     ])('reuses one pooled upstream connection, also for clients that send Connection: close%s', async (_label, extra) => {
       // An upstream that counts its connections and answers in the shapes a small answer comes
       // in: with a length, chunked, empty (204), and a HEAD.
-      let connections = 0;
       const hopByHop: unknown[] = [];
-      const upstream = http.createServer((req, res) => {
+      const handler: http.RequestListener = (req, res) => {
         hopByHop.push(req.headers.connection, req.headers['keep-alive'], req.headers['proxy-connection']);
         if (req.url === '/chunked') {
           res.write('chunked ');
@@ -42,11 +67,9 @@ export function describeHealthyUpstream({ fx, k, gateway }: ScenarioContext): vo
         } else if (req.url === '/empty') {
           res.writeHead(204).end();
         } else res.writeHead(200, { 'content-type': 'text/plain', 'content-length': 5 }).end('small');
-      });
-      upstream.on('connection', () => connections++);
-      await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
-      try {
-        const url = await gateway({ proxy: { ...extra, target: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}` } });
+      };
+      await withUpstream(handler, async (target, connections) => {
+        const url = await gateway({ proxy: { ...extra, target } });
         const headers = { connection: 'close', 'keep-alive': 'timeout=1', 'proxy-connection': 'close' };
         for (let i = 0; i < 5; i++) {
           const sized = await send(`${url}/sized`, { headers });
@@ -62,11 +85,8 @@ export function describeHealthyUpstream({ fx, k, gateway }: ScenarioContext): vo
         // sends its own keep-alive), and each answer was read to its end, which frees the
         // upstream socket for the next request.
         expect(hopByHop.filter((v) => v !== undefined && v !== 'keep-alive')).toEqual([]);
-        expect(connections).toBe(1);
-      } finally {
-        upstream.closeAllConnections();
-        await new Promise((r) => upstream.close(r));
-      }
+        expect(connections()).toBe(1);
+      });
     });
 
     it.each([
@@ -76,16 +96,13 @@ export function describeHealthyUpstream({ fx, k, gateway }: ScenarioContext): vo
       // A request that reaches the proxy as a plain one (Node took no upgrade for it) is sent as
       // a plain one: a client's `Connection: close, upgrade` must not close the pooled upstream
       // connection, and an h2c offer must not switch the upstream's protocol under it.
-      let connections = 0;
       const seen: unknown[] = [];
-      const upstream = http.createServer((req, res) => {
+      const handler: http.RequestListener = (req, res) => {
         seen.push(req.headers.connection);
         res.writeHead(200, { 'content-length': 5 }).end('small');
-      });
-      upstream.on('connection', () => connections++);
-      await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
-      try {
-        const url = await gateway({ proxy: { ...extra, target: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}` } });
+      };
+      await withUpstream(handler, async (target, connections) => {
+        const url = await gateway({ proxy: { ...extra, target } });
         const offers: Record<string, string>[] = [
           { connection: 'close, upgrade' },
           { connection: 'keep-alive, x-upgrade, close' },
@@ -95,32 +112,25 @@ export function describeHealthyUpstream({ fx, k, gateway }: ScenarioContext): vo
           for (const headers of offers) expect((await send(`${url}/`, { headers })).body).toBe('small');
         }
         expect(seen.filter((v) => v !== undefined && v !== 'keep-alive')).toEqual([]);
-        expect(connections).toBe(1);
-      } finally {
-        upstream.closeAllConnections();
-        await new Promise((r) => upstream.close(r));
-      }
+        expect(connections()).toBe(1);
+      });
     });
 
     it.each([
       ['', {}],
       [' (cookie and header-case options: http-proxy\'s writeHeaders)', { cookieDomainRewrite: 'example.test', preserveHeaderKeyCase: true }],
     ])("answers the client's Connection, not the upstream's%s", async (_label, extra) => {
-      const upstream = http.createServer((req, res) => {
+      const handler: http.RequestListener = (req, res) => {
         res.writeHead(200, { Connection: 'close', 'Keep-Alive': 'timeout=77', 'content-length': 2 }).end('ok');
-      });
-      await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
-      try {
-        const url = await gateway({ proxy: { target: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`, ...extra } });
+      };
+      await withUpstream(handler, async (target) => {
+        const url = await gateway({ proxy: { target, ...extra } });
         const kept = await send(`${url}/`, { headers: { connection: 'keep-alive' } });
         expect([kept.status, kept.body, kept.headers.connection]).toEqual([200, 'ok', 'keep-alive']);
         expect(kept.headers['keep-alive']).toBe('timeout=5');
         const closed = await send(`${url}/`, { headers: { connection: 'close' } });
         expect([closed.status, closed.body, closed.headers.connection]).toEqual([200, 'ok', 'close']);
-      } finally {
-        upstream.closeAllConnections();
-        await new Promise((r) => upstream.close(r));
-      }
+      });
     });
 
     it("leaves the client connection's Connection and Keep-Alive to the server: its keep-alive hint, its maxRequestsPerSocket", async () => {
@@ -138,11 +148,7 @@ export function describeHealthyUpstream({ fx, k, gateway }: ScenarioContext): vo
         // the server does (Node's keepAliveTimeout: 5 s by default).
         expect(answers[0]!.headers['keep-alive']).toBe('timeout=5, max=2');
         // An HTTP/1.0 client that asked for no keep-alive: the server closes after the answer.
-        const raw = await new Promise<string>((resolve, reject) => {
-          const socket = net.connect(Number(new URL(url).port), '127.0.0.1', () => socket.write('GET /ok?size=10 HTTP/1.0\r\nHost: gateway.test\r\n\r\n'));
-          let got = '';
-          socket.setEncoding('latin1').on('data', (c: string) => (got += c)).on('close', () => resolve(got)).on('error', reject);
-        });
+        const raw = await http10(url, '/ok?size=10');
         expect(raw).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
         expect(raw).toMatch(/\r\nConnection: close\r\n/i);
         expect(raw.endsWith('x'.repeat(10))).toBe(true);
@@ -153,26 +159,18 @@ export function describeHealthyUpstream({ fx, k, gateway }: ScenarioContext): vo
 
     it("keeps an upstream's Upgrade offer but not its Connection: an HTTP/1.0 client's connection still closes", async () => {
       // Apache with `Protocols h2 h2c http/1.1` offers h2c on every HTTP/1.1 answer.
-      const upstream = http.createServer((req, res) => {
+      const handler: http.RequestListener = (req, res) => {
         res.writeHead(200, { upgrade: 'h2,h2c', connection: 'Upgrade, Keep-Alive', 'content-length': 2 }).end('ok');
-      });
-      await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
-      try {
-        const url = await gateway({ proxy: { target: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}` } });
+      };
+      await withUpstream(handler, async (target) => {
+        const url = await gateway({ proxy: { target } });
         const kept = await send(`${url}/`, { headers: { connection: 'keep-alive' } });
         expect([kept.status, kept.body, kept.headers.upgrade, kept.headers.connection, kept.headers['keep-alive']]).toEqual([200, 'ok', 'h2,h2c', 'keep-alive', 'timeout=5']);
         // The server closes the connection after the answer, which ends this read.
-        const raw = await new Promise<string>((resolve, reject) => {
-          const socket = net.connect(Number(new URL(url).port), '127.0.0.1', () => socket.write('GET / HTTP/1.0\r\nHost: gateway.test\r\n\r\n'));
-          let got = '';
-          socket.setEncoding('latin1').on('data', (c: string) => (got += c)).on('close', () => resolve(got)).on('error', reject);
-        });
+        const raw = await http10(url, '/');
         expect(raw).toMatch(/\r\nConnection: close\r\n/i);
         expect(raw.endsWith('\r\n\r\nok')).toBe(true);
-      } finally {
-        upstream.closeAllConnections();
-        await new Promise((r) => upstream.close(r));
-      }
+      });
     });
 
     it("gives an on.proxyRes handler that reads the body the same bytes the client gets", async () => {
